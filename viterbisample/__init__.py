@@ -1,0 +1,11 @@
+"""viterbisample: exact, fast Unigram tokenization.
+
+Viterbi decoding and perfect sampling (subword regularization) over one lattice, on Numba
+kernels.  See ``Tokenizer`` for the API.
+"""
+
+from .model import Model
+from .tokenizer import Tokenizer
+
+__version__ = "0.1.0"
+__all__ = ["Model", "Tokenizer", "__version__"]

@@ -1,0 +1,196 @@
+"""``Model``: the vocabulary, its invariants, and the flat arrays the kernels read.
+
+Ids ``0 .. S-1`` are the special tokens (pad, bos, eos and user-defined ones, by name);
+ids ``S ..`` are byte-string pieces with float64 natural-log scores.  Every one of the 256
+single bytes is a piece, so every byte string has a segmentation and decoding is lossless.
+Special tokens are never produced from raw text: they are not in the trie.
+
+The constructor is the only way to build a model (the file loader goes through it too), so
+a model that exists is valid: that is what lets the kernels skip bounds checks.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .trie import Trie, build_trie
+
+DEFAULT_SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
+# A piece longer than this would only slow every walk; no real vocabulary needs it.
+MAX_PIECE_BYTES = 256
+
+
+class Model:
+    """An immutable Unigram vocabulary.
+
+    Parameters
+    ----------
+    pieces : sequence of bytes (or str, taken as UTF-8)
+        Distinct, non-empty pieces.  Must include all 256 single bytes.
+    scores : sequence of float
+        Finite natural-log scores, one per piece.
+    special_tokens : sequence of str
+        Names of the special tokens, given ids 0, 1, ... in this order.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the offending piece, score or token.
+    """
+
+    def __init__(
+        self,
+        pieces: Sequence[bytes | str],
+        scores: Sequence[float] | np.ndarray,
+        special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS,
+    ) -> None:
+        self.special_tokens: tuple[str, ...] = _check_specials(special_tokens)
+        self.pieces: tuple[bytes, ...] = _check_pieces(pieces)
+        self.piece_scores: np.ndarray = _check_scores(scores, len(self.pieces))
+        self._piece_index = {p: i + len(self.special_tokens) for i, p in enumerate(self.pieces)}
+        if len(self._piece_index) != len(self.pieces):
+            seen: set[bytes] = set()
+            for p in self.pieces:
+                if p in seen:
+                    raise ValueError(f"duplicate piece {p!r}")
+                seen.add(p)
+        missing = [b for b in range(256) if bytes([b]) not in self._piece_index]
+        if missing:
+            shown = ", ".join(f"0x{b:02x}" for b in missing[:8])
+            more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+            raise ValueError(
+                f"the vocabulary lacks {len(missing)} of the 256 single-byte pieces "
+                f"({shown}{more}); every byte must be a piece so that any text can be encoded"
+            )
+        self._special_index = {name: i for i, name in enumerate(self.special_tokens)}
+
+    # -- sizes and lookups -------------------------------------------------------------
+    @property
+    def num_special(self) -> int:
+        return len(self.special_tokens)
+
+    def __len__(self) -> int:
+        return len(self.special_tokens) + len(self.pieces)
+
+    def special_id(self, name: str) -> int | None:
+        return self._special_index.get(name)
+
+    def piece_id(self, piece: bytes) -> int | None:
+        return self._piece_index.get(piece)
+
+    def piece_bytes(self, id: int) -> bytes:
+        """The bytes of piece ``id``; b"" for a special token."""
+        s = len(self.special_tokens)
+        return b"" if id < s else self.pieces[id - s]
+
+    # -- flat arrays for the kernels (built once, on first use) --------------------------
+    @cached_property
+    def scores(self) -> np.ndarray:
+        """float64 score per id; 0 for special tokens (they are never in a lattice)."""
+        out = np.zeros(len(self), np.float64)
+        out[self.num_special :] = self.piece_scores
+        return out
+
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        """int32 byte length per id; 0 for special tokens."""
+        out = np.zeros(len(self), np.int32)
+        out[self.num_special :] = [len(p) for p in self.pieces]
+        return out
+
+    @cached_property
+    def trie(self) -> Trie:
+        s = self.num_special
+        return build_trie(self.pieces, range(s, s + len(self.pieces)))
+
+    @cached_property
+    def reversed_trie(self) -> Trie:
+        """The trie of reversed pieces: walked backward, it lists the pieces ending at a
+        position (used by the sampler's backward step)."""
+        s = self.num_special
+        return build_trie([p[::-1] for p in self.pieces], range(s, s + len(self.pieces)))
+
+    @cached_property
+    def decode_table(self) -> list[bytes]:
+        """Bytes per id, specials as b"", for ``b"".join`` decoding."""
+        return [b""] * self.num_special + list(self.pieces)
+
+    @property
+    def max_piece_len(self) -> int:
+        return int(self.lengths.max())
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Model)
+            and self.special_tokens == other.special_tokens
+            and self.pieces == other.pieces
+            and np.array_equal(self.piece_scores, other.piece_scores)
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Model({len(self.pieces)} pieces, {len(self.special_tokens)} special tokens, "
+            f"longest piece {self.max_piece_len} bytes)"
+        )
+
+
+def _check_specials(special_tokens: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(special_tokens, (str, bytes)):
+        raise TypeError(
+            f"special_tokens must be a sequence of str, got the single {type(special_tokens).__name__} "
+            f"{special_tokens!r}; wrap it in a list"
+        )
+    out = tuple(special_tokens)
+    seen: set[str] = set()
+    for name in out:
+        if not isinstance(name, str):
+            raise TypeError(f"special token names must be str, got {name!r} ({type(name).__name__})")
+        if not name:
+            raise ValueError("special token names must be non-empty")
+        if name in seen:
+            raise ValueError(f"duplicate special token {name!r}")
+        seen.add(name)
+    return out
+
+
+def _check_pieces(pieces: Iterable[bytes | str]) -> tuple[bytes, ...]:
+    if isinstance(pieces, (str, bytes)):
+        raise TypeError("pieces must be a sequence of bytes or str, not a single string")
+    out = []
+    for i, p in enumerate(pieces):
+        if isinstance(p, str):
+            p = p.encode("utf-8")
+        elif isinstance(p, (bytearray, memoryview)):
+            p = bytes(p)
+        elif not isinstance(p, bytes):
+            raise TypeError(f"piece {i} must be bytes or str, got {type(p).__name__} {p!r}")
+        if not p:
+            raise ValueError(f"piece {i} is empty; pieces must have at least one byte")
+        if len(p) > MAX_PIECE_BYTES:
+            raise ValueError(
+                f"piece {i} is {len(p)} bytes long; the limit is {MAX_PIECE_BYTES} bytes"
+            )
+        out.append(p)
+    return tuple(out)
+
+
+def _check_scores(scores: Sequence[float] | np.ndarray, n: int) -> np.ndarray:
+    if isinstance(scores, (str, bytes)):
+        raise TypeError("scores must be a sequence of numbers")
+    try:
+        arr = np.array(scores, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"scores must be numbers: {exc}") from None
+    if arr.ndim != 1:
+        raise ValueError(f"scores must be one-dimensional, got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"got {n} pieces but {arr.shape[0]} scores; give one score per piece")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"score {i} is {arr[i]!r}; scores must be finite numbers")
+    arr.setflags(write=False)
+    return arr

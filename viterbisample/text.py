@@ -1,0 +1,60 @@
+"""Texts to byte buffers and back.
+
+A ``str`` is encoded as UTF-8 with ``surrogateescape``, so a string made by decoding
+arbitrary bytes with ``errors="surrogateescape"`` maps back to exactly those bytes.
+A batch becomes one ``uint8`` buffer plus ``int64`` start/end offsets, the form every
+batch kernel takes.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Union
+
+import numpy as np
+
+Text = Union[str, bytes, bytearray, memoryview]
+
+
+def to_bytes(text: Text) -> bytes:
+    """The bytes a text is tokenized as.
+
+    >>> to_bytes("héllo")
+    b'h\\xc3\\xa9llo'
+    """
+    if isinstance(text, str):
+        try:
+            return text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError as exc:
+            bad = text[exc.start : exc.end]
+            raise ValueError(
+                f"text contains the lone surrogate {bad!r} at index {exc.start}, which has no "
+                "UTF-8 encoding; pass bytes, or decode your input with errors='surrogateescape'"
+            ) from None
+    if isinstance(text, bytes):
+        return text
+    if isinstance(text, (bytearray, memoryview)):
+        return bytes(text)
+    raise TypeError(f"text must be str or bytes, got {type(text).__name__}")
+
+
+def pack(texts: Iterable[Text]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One ``uint8`` buffer and the ``int64`` start and end offset of each text in it."""
+    if isinstance(texts, (str, bytes, bytearray, memoryview)):
+        raise TypeError(
+            "expected a list of texts, got a single text; use encode() for one text"
+        )
+    encoded = [to_bytes(t) for t in texts]
+    lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    buf = np.frombuffer(b"".join(encoded), np.uint8)
+    if buf.size == 0:
+        buf = np.zeros(1, np.uint8)  # kernels may take a pointer to the buffer
+    return buf, starts, ends
+
+
+def unpack(flat: np.ndarray, out_starts: np.ndarray, counts: np.ndarray) -> list[list[int]]:
+    """Split a flat id buffer into one Python list per text."""
+    return [
+        flat[s : s + c].tolist() for s, c in zip(out_starts.tolist(), counts.tolist())
+    ]

@@ -1,0 +1,1 @@
+"""Unigram vocabulary training.  ``seeds``: frequent-substring seed vocabularies."""
