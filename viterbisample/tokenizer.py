@@ -200,12 +200,7 @@ class Tokenizer:
         Sample k uses the stream (seed, epoch 0, index 0, draw k): sample 0 is
         ``encode(text, alpha, seed)``.
         """
-        a = check_alpha(alpha)
-        n = check_count(n, "n")
-        s = check_seed(seed)
-        buf, starts, ends = pack([text])
-        flat, out_starts, counts = self._run(buf, starts, ends, np.zeros(1, np.int64), a, s, 0, 1, n)
-        return unpack(flat, out_starts, counts)
+        return self.sample_batch([text], alpha, n, seed=seed, num_threads=1)[0]
 
     def tokenize(
         self, text: Text, alpha: float | None = None, seed: int | None = None, *, as_bytes: bool = False
@@ -239,6 +234,30 @@ class Tokenizer:
         )
         return unpack(flat, out_starts, counts)
 
+    def sample_batch(
+        self,
+        texts: Iterable[Text],
+        alpha: float,
+        n: int,
+        seed: int | None = 0,
+        epoch: int = 0,
+        num_threads: int | None = None,
+        first_index: int = 0,
+    ) -> list[list[list[int]]]:
+        """``n`` exact samples of each text, from one forward pass per text.
+
+        Sample d of text k uses the stream (seed, epoch, first_index + k, d), so sample 0
+        equals ``encode_batch`` and ``sample_batch([x], ...)[0] == sample(x, ...)``.
+        """
+        a = check_alpha(alpha)
+        draws = check_count(n, "n")
+        texts = check_texts(texts)
+        flat, out_starts, counts = self._encode_texts(
+            texts, a, seed, epoch, num_threads, first_index, draws
+        )
+        rows = unpack(flat, out_starts, counts)
+        return [rows[k * draws : (k + 1) * draws] for k in range(len(texts))]
+
     def encode_batch_arrays(
         self,
         texts: Iterable[Text],
@@ -262,7 +281,7 @@ class Tokenizer:
         gather = np.repeat(out_starts - offsets[:-1], counts) + np.arange(offsets[-1])
         return flat[gather], offsets
 
-    def _encode_texts(self, texts, alpha, seed, epoch, num_threads, first_index):
+    def _encode_texts(self, texts, alpha, seed, epoch, num_threads, first_index, draws=1):
         """Checks, packing and the kernel run shared by the batch methods."""
         a = None if alpha is None else check_alpha(alpha)
         s = check_seed(seed)
@@ -273,7 +292,7 @@ class Tokenizer:
         if first > 2**63 - 1 - len(starts):
             raise ValueError(f"first_index must be < 2**63 - len(texts), got {first}")
         indices = np.arange(len(starts), dtype=np.int64) + np.int64(first)
-        flat, out_starts, counts = self._run(buf, starts, ends, indices, a, s, e, threads)
+        flat, out_starts, counts = self._run(buf, starts, ends, indices, a, s, e, threads, draws)
         return flat, out_starts, counts
 
     def _weights(self, alpha: float) -> tuple[np.ndarray, bool]:
