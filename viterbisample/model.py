@@ -19,8 +19,9 @@ import numpy as np
 from .trie import Trie, build_trie
 
 DEFAULT_SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
-# A piece longer than this would only slow every walk; no real vocabulary needs it.
-MAX_PIECE_BYTES = 256
+# The sampler records which piece lengths start and end at each position in a uint64 bit
+# mask, so pieces are at most 64 bytes (SentencePiece's default limit is 16 characters).
+MAX_PIECE_BYTES = 64
 
 
 class Model:
@@ -107,9 +108,9 @@ class Model:
         return build_trie(self.pieces, range(s, s + len(self.pieces)))
 
     @cached_property
-    def reversed_trie(self) -> Trie:
-        """The trie of reversed pieces: walked backward, it lists the pieces ending at a
-        position (used by the sampler's backward step)."""
+    def suffix_trie(self) -> Trie:
+        """The trie of reversed pieces: walked backward from a position, it lists the
+        pieces that end there (what every pass in ``lattice.py`` enumerates)."""
         s = self.num_special
         return build_trie([p[::-1] for p in self.pieces], range(s, s + len(self.pieces)))
 

@@ -314,7 +314,7 @@ class Tokenizer:
         """Run ``lattice.encode_items`` on ``threads`` threads; returns the flat ids and,
         per output (item-major, ``draws`` per item), its start and its length."""
         m = self.model
-        trie, rtrie = m.trie, m.reversed_trie
+        trie = m.suffix_trie
         n_items = len(starts)
         item_lengths = ends - starts
         out_lengths = np.repeat(item_lengths, draws)
@@ -329,9 +329,8 @@ class Tokenizer:
             mode = lattice.MODE_SAMPLE
             weights, log_domain = self._weights(alpha)
         args = (
-            trie.base, trie.check, trie.value, rtrie.base, rtrie.check, rtrie.value, m.scores,
-            weights, m.lengths, max(1, trie.max_len), mode, log_domain, buf, starts, ends,
-            draws, out_starts, np.uint64(seed), np.uint64(epoch), indices, out, counts,
+            trie.base, trie.check, trie.value, m.scores, weights, m.lengths,
+            max(1, trie.max_len), mode, log_domain, buf, starts, ends, draws, out_starts, np.uint64(seed), np.uint64(epoch), indices, out, counts,
         )
         bounds = _chunks(item_lengths * draws, threads)
         if len(bounds) <= 1:
@@ -355,7 +354,7 @@ class Tokenizer:
         a = check_alpha(alpha)
         buf, starts, ends = pack(check_texts(texts))
         m = self.model
-        trie = m.trie
+        trie = m.suffix_trie
         out = np.zeros(len(starts), np.float64)
         lattice.log_partition_items(
             trie.base, trie.check, trie.value, tempered_log_weights(m.scores, a),
