@@ -10,9 +10,11 @@ position j is settled in one place:
   Edges come shortest first and a later (longer) edge wins an exact tie, which is the one
   tie rule used everywhere: among equal scores the path whose last piece is longest wins,
   and recursively so for the rest of the path.
-* ``forward_pass``: the tempered forward masses Z[j] = sum over edges of
+* ``mass_pass``: the tempered forward masses Z[j] = sum over edges of
   Z[i] exp(alpha s(id)), in a rescaled linear domain or in log space; Z[n] is the
-  partition function.  With ``draws`` > 0 it is also the perfect sampler (section 4):
+  partition function.  Run backward (with the trie of pieces, walking forward from each
+  position) it gives the backward masses B[i] instead (section 5).
+  With ``draws`` > 0 it is also the perfect sampler (section 4):
   once Z[j] is known, each of the ``draws`` independent samplers chooses the last edge
   into j with probability Z[i] exp(alpha s(id)) / Z[j] using one uniform.  Following the
   choices back from n yields a path w with probability
@@ -38,7 +40,14 @@ import math
 import numpy as np
 from numba import njit
 
-from .logmath import RESCALE_HIGH, RESCALE_LOW, logaddexp
+from .logmath import (
+    RESCALE_HIGH,
+    RESCALE_LOW,
+    edge_marginal,
+    exp_relative,
+    gumbel,
+    truncated_gumbel,
+)
 from .rng import next_uniform, stream_key
 from .trie import prefix_matches
 
@@ -75,67 +84,77 @@ def viterbi_pass(rbase, rcheck, rvalue, scores, text, lo, hi, best, bp, mids, ms
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def forward_pass(
-    rbase, rcheck, rvalue, weights, max_len, text, lo, hi, log_domain, mass, draws, states,
-    bp, terms, mids, mstarts,
+def mass_pass(
+    base, check, value, weights, max_len, text, lo, hi, backward, log_domain, mass, draws,
+    states, bp, terms, mids, mother,
 ):
-    """Forward masses of q_alpha over ``text[lo:hi]`` and ``draws`` exact samples; returns
-    log Z[n] (in the linear domain without the per-byte shift: the caller adds ``c * n``).
+    """Tempered path masses over ``text[lo:hi]``, forward or backward, and ``draws`` exact
+    samples; returns the total log mass (linear domain: without the per-byte shift, the
+    caller adds ``c * n``).
 
-    ``log_domain``: ``weights`` are alpha * s(id) and ``mass[j]`` is log Z[j].
-    Otherwise ``weights`` are exp(alpha s(id) - c len(id)) from
-    ``logmath.tempered_linear_weights`` (the shift c cancels in q_alpha: every path to j
-    covers j bytes) and ``mass[j]`` is Z[j] up to one factor shared by the last
-    ``max_len`` positions: when a mass leaves [RESCALE_LOW, RESCALE_HIGH], it and the
-    positions that later edges can still read are divided by it.
+    Forward (``backward`` False; ``base``/``check``/``value`` = the trie of reversed
+    pieces): ``mass[j]`` = Z[j] = sum over edges (i, j, id) of Z[i] w(id), Z[0] = 1.
+    Backward (the trie of pieces): ``mass[i]`` = B[i] = sum over edges (i, j, id) of
+    w(id) B[j], B[n] = 1.  Both totals are Z_alpha.
+
+    ``log_domain``: ``weights`` are alpha * s(id) and masses are logarithms.  Otherwise
+    ``weights`` are exp(alpha s(id) - c len(id)) from ``logmath.tempered_linear_weights``
+    (the shift c cancels in q_alpha: every path to a position covers the same bytes) and
+    masses are true up to one factor shared by the ``max_len`` positions that later edges
+    can still read: when a mass leaves [RESCALE_LOW, RESCALE_HIGH], those are divided by it.
 
     Sampler d draws from the stream ``states[d]`` (rng.py; advanced in place) and writes
-    its choice at j to ``bp[d, j]``.  ``terms`` is scratch for ``max_len`` edge terms.
+    its choice of the edge that ends (forward) or starts (backward) at each position to
+    ``bp[d, position]``.  ``terms`` is scratch for ``max_len`` edge terms.
     """
     n = hi - lo
-    mass[0] = 0.0 if log_domain else 1.0
+    if backward:
+        mass[n] = 0.0 if log_domain else 1.0
+    else:
+        mass[0] = 0.0 if log_domain else 1.0
     log_scale = 0.0
     first_state = states[0] if draws > 0 else np.uint64(0)  # kept in a register
-    for j in range(1, n + 1):
-        k = prefix_matches(rbase, rcheck, rvalue, text, lo + j - 1, lo - 1, -1, mids, 0, mstarts)
-        # Z[j] is the sum of the edge terms; in log space they are summed relative to
-        # their maximum, so `terms` holds linear values with sum `total` either way.
+    for q in range(n):
+        if backward:
+            p = n - 1 - q
+            k = prefix_matches(base, check, value, text, lo + p, hi, 1, mids, 0, mother)
+        else:
+            p = q + 1
+            k = prefix_matches(base, check, value, text, lo + p - 1, lo - 1, -1, mids, 0, mother)
         if log_domain:
-            top = -np.inf
             for m in range(k):
-                t = mass[mstarts[m] - lo] + weights[mids[m]]
-                terms[m] = t
-                if t > top:
-                    top = t
-            total = 0.0
-            for m in range(k):
-                terms[m] = math.exp(terms[m] - top)
-                total += terms[m]
-            mass[j] = top + math.log(total)
+                terms[m] = mass[mother[m] - lo] + weights[mids[m]]
+            top, total = exp_relative(terms, k)
+            mass[p] = top + math.log(total)
         else:
             total = 0.0
             for m in range(k):
-                t = mass[mstarts[m] - lo] * weights[mids[m]]
+                t = mass[mother[m] - lo] * weights[mids[m]]
                 terms[m] = t
                 total += t
-            mass[j] = total
+            mass[p] = total
         if draws > 0:
             first_state, u = next_uniform(first_state)
-            bp[0, j] = _choose(mids, terms, k, u * total)
+            bp[0, p] = _choose(mids, terms, k, u * total)
             for d in range(1, draws):
                 state, u = next_uniform(states[d])
                 states[d] = state
-                bp[d, j] = _choose(mids, terms, k, u * total)
+                bp[d, p] = _choose(mids, terms, k, u * total)
         if not log_domain and (total < RESCALE_LOW or total > RESCALE_HIGH):
             inv = 1.0 / total
-            for t in range(max(0, j - max_len + 1), j + 1):
-                mass[t] *= inv
+            if backward:
+                for t in range(p, min(n, p + max_len - 1) + 1):
+                    mass[t] *= inv
+            else:
+                for t in range(max(0, p - max_len + 1), p + 1):
+                    mass[t] *= inv
             log_scale += math.log(total)
     if draws > 0:
         states[0] = first_state
+    end = 0 if backward else n
     if log_domain:
-        return mass[n]
-    return math.log(mass[n]) + log_scale
+        return mass[end]
+    return math.log(mass[end]) + log_scale
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -214,9 +233,9 @@ def encode_items(
             continue
         for d in range(draws):
             states[d] = stream_key(seed, epoch, np.uint64(indices[t]), np.uint64(d))
-        forward_pass(
-            rbase, rcheck, rvalue, weights, max_len, buf, lo, hi, log_domain, mass, draws,
-            states, bp, terms, mids, mstarts,
+        mass_pass(
+            rbase, rcheck, rvalue, weights, max_len, buf, lo, hi, False, log_domain, mass,
+            draws, states, bp, terms, mids, mstarts,
         )
         for d in range(draws):
             r = t * draws + d
@@ -234,7 +253,326 @@ def log_partition_items(rbase, rcheck, rvalue, log_weights, max_len, buf, starts
     mids = np.empty(max_len, np.int32)
     mstarts = np.empty(max_len, np.int64)
     for t in range(first, last):
-        out[t] = forward_pass(
-            rbase, rcheck, rvalue, log_weights, max_len, buf, starts[t], ends[t], True, mass,
-            0, no_states, no_bp, terms, mids, mstarts,
+        out[t] = mass_pass(
+            rbase, rcheck, rvalue, log_weights, max_len, buf, starts[t], ends[t], False, True,
+            mass, 0, no_states, no_bp, terms, mids, mstarts,
         )
+
+
+# -- forward-backward quantities (ALGORITHMS.md section 5) --------------------------------
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def marginal_pass(rbase, rcheck, rvalue, log_weights, scores, text, lo, hi, fwd, bwd, weight, counts, mids, mstarts):
+    """Edge marginals from log-domain forward (``fwd``) and backward (``bwd``) masses.
+
+    Adds ``weight`` times the expected number of uses of each piece under q_alpha to
+    ``counts[id]`` (skipped when ``counts`` is empty) and returns
+    (expected number of tokens, expected score E[S]).  The entropy of q_alpha is then
+    log Z - alpha E[S].
+    """
+    n = hi - lo
+    log_total = fwd[n]
+    accumulate = counts.shape[0] > 0
+    expected_length = 0.0
+    expected_score = 0.0
+    for j in range(1, n + 1):
+        k = prefix_matches(rbase, rcheck, rvalue, text, lo + j - 1, lo - 1, -1, mids, 0, mstarts)
+        for m in range(k):
+            pid = mids[m]
+            p = edge_marginal(fwd[mstarts[m] - lo], log_weights[pid], bwd[j], log_total)
+            expected_length += p
+            expected_score += p * scores[pid]
+            if accumulate:
+                counts[pid] += weight * p
+    return expected_length, expected_score
+
+
+@njit(cache=True, nogil=True)
+def stats_items(
+    base, check, value, rbase, rcheck, rvalue, scores, log_weights, max_len, buf, starts,
+    ends, item_weights, counts, out_log_z, out_length, out_score, first, last,
+):
+    """log Z, E[#tokens] and E[S] under q_alpha of items [first, last), exactly (log space).
+
+    With a non-empty ``counts``, also adds ``item_weights[t]`` times each piece's expected
+    count (the trainer's E-step).  ``log_weights`` = alpha * scores.
+    """
+    n_max = _longest(starts, ends, first, last)
+    fwd = np.empty(n_max + 1, np.float64)
+    bwd = np.empty(n_max + 1, np.float64)
+    no_states = np.empty(0, np.uint64)
+    no_bp = np.empty((0, 0), np.int32)
+    terms = np.empty(max_len, np.float64)
+    mids = np.empty(max_len, np.int32)
+    mother = np.empty(max_len, np.int64)
+    for t in range(first, last):
+        lo = starts[t]
+        hi = ends[t]
+        out_log_z[t] = mass_pass(
+            rbase, rcheck, rvalue, log_weights, max_len, buf, lo, hi, False, True, fwd, 0,
+            no_states, no_bp, terms, mids, mother,
+        )
+        mass_pass(
+            base, check, value, log_weights, max_len, buf, lo, hi, True, True, bwd, 0,
+            no_states, no_bp, terms, mids, mother,
+        )
+        out_length[t], out_score[t] = marginal_pass(
+            rbase, rcheck, rvalue, log_weights, scores, buf, lo, hi, fwd, bwd,
+            item_weights[t], counts, mids, mother,
+        )
+
+
+@njit(cache=True, nogil=True)
+def edge_marginals(base, check, value, rbase, rcheck, rvalue, log_weights, max_len, text):
+    """Every edge of one text with its marginal: arrays (start, end, id, probability),
+    ordered by end position, then by start (longest piece first)."""
+    n = text.shape[0]
+    fwd = np.empty(n + 1, np.float64)
+    bwd = np.empty(n + 1, np.float64)
+    no_states = np.empty(0, np.uint64)
+    no_bp = np.empty((0, 0), np.int32)
+    terms = np.empty(max_len, np.float64)
+    mids = np.empty(max_len, np.int32)
+    mother = np.empty(max_len, np.int64)
+    mass_pass(rbase, rcheck, rvalue, log_weights, max_len, text, 0, n, False, True, fwd, 0, no_states, no_bp, terms, mids, mother)
+    mass_pass(base, check, value, log_weights, max_len, text, 0, n, True, True, bwd, 0, no_states, no_bp, terms, mids, mother)
+    cap = 16
+    e_start = np.empty(cap, np.int64)
+    e_end = np.empty(cap, np.int64)
+    e_id = np.empty(cap, np.int32)
+    e_p = np.empty(cap, np.float64)
+    count = 0
+    for j in range(1, n + 1):
+        k = prefix_matches(rbase, rcheck, rvalue, text, j - 1, -1, -1, mids, 0, mother)
+        for m in range(k - 1, -1, -1):
+            if count == cap:
+                cap *= 2
+                e_start = _grown(e_start, cap)
+                e_end = _grown(e_end, cap)
+                e_id = _grown(e_id, cap)
+                e_p = _grown(e_p, cap)
+            e_start[count] = mother[m]
+            e_end[count] = j
+            e_id[count] = mids[m]
+            e_p[count] = edge_marginal(fwd[mother[m]], log_weights[mids[m]], bwd[j], fwd[n])
+            count += 1
+    return e_start[:count], e_end[:count], e_id[:count], e_p[:count]
+
+
+@njit(cache=True)
+def _grown(arr, size):
+    out = np.empty(size, arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+# -- n-best and sampling without replacement (ALGORITHMS.md section 5) ---------------------
+
+
+@njit(cache=True, nogil=True)
+def nbest(rbase, rcheck, rvalue, scores, lengths, max_len, text, k):
+    """The exact k best segmentations of ``text``, best first: (flat ids, offsets, scores).
+
+    Each position keeps its k best partial paths, sorted; position j merges the sorted
+    lists of the sources of its edges, so the lists are exact for any input length
+    (O(edges * k) time, O(n * k) memory).  Among equal scores the later, longer last piece
+    wins, as in ``viterbi_pass``, so the first path is the Viterbi path.
+    """
+    n = text.shape[0]
+    best = np.full((n + 1, k), -np.inf)
+    prev = np.zeros((n + 1, k), np.int32)
+    piece = np.zeros((n + 1, k), np.int32)
+    size = np.zeros(n + 1, np.int64)
+    best[0, 0] = 0.0
+    size[0] = 1
+    mids = np.empty(max_len, np.int32)
+    mstarts = np.empty(max_len, np.int64)
+    rank = np.empty(max_len, np.int64)
+    for j in range(1, n + 1):
+        c = prefix_matches(rbase, rcheck, rvalue, text, j - 1, -1, -1, mids, 0, mstarts)
+        for m in range(c):
+            rank[m] = 0
+        r = 0
+        while r < k:
+            top = -np.inf
+            arg = -1
+            for m in range(c):
+                i = mstarts[m]
+                if rank[m] < size[i]:
+                    v = best[i, rank[m]] + scores[mids[m]]
+                    if v >= top:
+                        top = v
+                        arg = m
+            if arg < 0:
+                break
+            best[j, r] = top
+            prev[j, r] = rank[arg]
+            piece[j, r] = mids[arg]
+            rank[arg] += 1
+            r += 1
+        size[j] = r
+    found = size[n]
+    offsets = np.zeros(found + 1, np.int64)
+    for r in range(found):  # path lengths first, then the ids back to front
+        j = n
+        rr = r
+        count = 0
+        while j > 0:
+            pid = piece[j, rr]
+            rr = prev[j, rr]
+            j -= lengths[pid]
+            count += 1
+        offsets[r + 1] = offsets[r] + count
+    ids = np.empty(offsets[found], np.int32)
+    for r in range(found):
+        j = n
+        rr = r
+        at = offsets[r + 1]
+        while j > 0:
+            pid = piece[j, rr]
+            at -= 1
+            ids[at] = pid
+            rr = prev[j, rr]
+            j -= lengths[pid]
+    return ids, offsets, best[n, :found].copy()
+
+
+@njit(cache=True, nogil=True)
+def _heap_push(heap_key, heap_val, size, key, val):
+    """Push onto a max-heap held in arrays (caller ensures capacity); returns new size."""
+    i = size
+    heap_key[i] = key
+    heap_val[i] = val
+    while i > 0:
+        parent = (i - 1) // 2
+        if heap_key[parent] >= heap_key[i]:
+            break
+        heap_key[i], heap_key[parent] = heap_key[parent], heap_key[i]
+        heap_val[i], heap_val[parent] = heap_val[parent], heap_val[i]
+        i = parent
+    return size + 1
+
+
+@njit(cache=True, nogil=True)
+def _heap_pop(heap_key, heap_val, size):
+    """Remove the largest entry of a max-heap; returns (its value, new size)."""
+    top = heap_val[0]
+    size -= 1
+    heap_key[0] = heap_key[size]
+    heap_val[0] = heap_val[size]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        largest = i
+        if left < size and heap_key[left] > heap_key[largest]:
+            largest = left
+        if left + 1 < size and heap_key[left + 1] > heap_key[largest]:
+            largest = left + 1
+        if largest == i:
+            break
+        heap_key[i], heap_key[largest] = heap_key[largest], heap_key[i]
+        heap_val[i], heap_val[largest] = heap_val[largest], heap_val[i]
+        i = largest
+    return top, size
+
+
+@njit(cache=True, nogil=True)
+def sample_distinct(rbase, rcheck, rvalue, log_weights, lengths, max_len, text, k, key):
+    """k distinct segmentations drawn without replacement from q_alpha (Gumbel-top-k).
+
+    Every complete path gets the perturbed value log q(w) + Gumbel; the k largest are an
+    exact sample without replacement.  They are found top-down without enumerating
+    paths: a partial path (a suffix of the text, from position j to n) carries the
+    maximum perturbed value of its completions, and its extensions by the edges ending at
+    j get values drawn conditionally on that maximum (``logmath.truncated_gumbel``),
+    with log-probabilities from the forward masses: log q of a completion through edge
+    (i, j, id) adds log Z[i] + alpha s(id) - log Z[j].  Partial paths are expanded best
+    first, so complete ones come out in decreasing perturbed value; only ancestors of the
+    returned paths are ever expanded.
+
+    Returns (flat ids, offsets, log q per path, perturbed value per path, kappa), with
+    kappa the (k+1)-th largest perturbed value (-inf if there are at most k paths), for
+    inclusion estimates.
+    """
+    n = text.shape[0]
+    fwd = np.empty(n + 1, np.float64)
+    no_states = np.empty(0, np.uint64)
+    no_bp = np.empty((0, 0), np.int32)
+    terms = np.empty(max_len, np.float64)
+    mids = np.empty(max_len, np.int32)
+    mstarts = np.empty(max_len, np.int64)
+    mass_pass(rbase, rcheck, rvalue, log_weights, max_len, text, 0, n, False, True, fwd, 0, no_states, no_bp, terms, mids, mstarts)
+    cap = 64
+    node_pos = np.empty(cap, np.int64)
+    node_parent = np.empty(cap, np.int64)
+    node_piece = np.empty(cap, np.int32)
+    node_logq = np.empty(cap, np.float64)
+    heap_key = np.empty(cap, np.float64)
+    heap_val = np.empty(cap, np.int64)
+    state = key
+    state, u = next_uniform(state)
+    node_pos[0] = n
+    node_parent[0] = -1
+    node_piece[0] = -1
+    node_logq[0] = 0.0
+    n_nodes = 1
+    heap_size = _heap_push(heap_key, heap_val, 0, gumbel(u), 0)
+    leaves = np.empty(k + 1, np.int64)
+    leaf_key = np.empty(k + 1, np.float64)
+    n_leaves = 0
+    while heap_size > 0 and n_leaves < k + 1:
+        g_node = heap_key[0]
+        node, heap_size = _heap_pop(heap_key, heap_val, heap_size)
+        j = node_pos[node]
+        if j == 0:
+            leaves[n_leaves] = node
+            leaf_key[n_leaves] = g_node
+            n_leaves += 1
+            continue
+        c = prefix_matches(rbase, rcheck, rvalue, text, j - 1, -1, -1, mids, 0, mstarts)
+        if n_nodes + c > cap:
+            cap = 2 * (n_nodes + c)
+            node_pos = _grown(node_pos, cap)
+            node_parent = _grown(node_parent, cap)
+            node_piece = _grown(node_piece, cap)
+            node_logq = _grown(node_logq, cap)
+            heap_key = _grown(heap_key, cap)
+            heap_val = _grown(heap_val, cap)
+        g_max = -np.inf
+        for m in range(c):
+            logq = node_logq[node] + fwd[mstarts[m]] + log_weights[mids[m]] - fwd[j]
+            state, u = next_uniform(state)
+            terms[m] = logq + gumbel(u)
+            if terms[m] > g_max:
+                g_max = terms[m]
+            node_pos[n_nodes + m] = mstarts[m]
+            node_parent[n_nodes + m] = node
+            node_piece[n_nodes + m] = mids[m]
+            node_logq[n_nodes + m] = logq
+        for m in range(c):
+            g = truncated_gumbel(terms[m], g_max, g_node)
+            heap_size = _heap_push(heap_key, heap_val, heap_size, g, n_nodes + m)
+        n_nodes += c
+    found = min(n_leaves, k)
+    kappa = leaf_key[k] if n_leaves > k else -np.inf
+    keys = leaf_key[:found].copy()
+    offsets = np.zeros(found + 1, np.int64)
+    for r in range(found):
+        count = 0
+        node = leaves[r]
+        while node_parent[node] >= 0:
+            count += 1
+            node = node_parent[node]
+        offsets[r + 1] = offsets[r] + count
+    ids = np.empty(offsets[found], np.int32)
+    logq = np.empty(found, np.float64)
+    for r in range(found):
+        node = leaves[r]
+        logq[r] = node_logq[node]
+        at = offsets[r]
+        while node_parent[node] >= 0:
+            ids[at] = node_piece[node]
+            at += 1
+            node = node_parent[node]
+    return ids, offsets, logq, keys, kappa

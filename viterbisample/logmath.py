@@ -55,6 +55,28 @@ def logsumexp(x):
     return m + math.log(s)
 
 
+@njit(cache=True, nogil=True, _nrt=False)
+def exp_relative(terms, k):
+    """Replace log-terms ``terms[:k]`` by exp(terms - max); return (max, their sum).
+
+    ``max + log(sum)`` is the logsumexp of the terms, and the replaced terms are the
+    weights a sampler draws from.  An all -inf input gives (-inf, 0) without NaN.
+    """
+    top = -np.inf
+    for m in range(k):
+        if terms[m] > top:
+            top = terms[m]
+    total = 0.0
+    if top == -np.inf:
+        for m in range(k):
+            terms[m] = 0.0
+        return top, total
+    for m in range(k):
+        terms[m] = math.exp(terms[m] - top)
+        total += terms[m]
+    return top, total
+
+
 @njit(cache=True, nogil=True)
 def log_softmax(x):
     """x - logsumexp(x): log-probabilities proportional to exp(x)."""
@@ -67,21 +89,41 @@ def softmax(x):
     return np.exp(log_softmax(x))
 
 
-@njit(cache=True, nogil=True)
-def edge_probability(mass_i, weight, scale_i, ref_j, scale_j, log_domain):
-    """P(previous token is edge (i, j, id) | path reaches j) = Z[i] exp(alpha s(id)) / Z[j].
+@njit(cache=True, nogil=True, _nrt=False)
+def edge_marginal(log_mass_before, log_weight, log_mass_after, log_total):
+    """P(a path of q_alpha uses edge (i, j, id)) = Z[i] w(id) B[j] / Z from log masses."""
+    return math.exp(log_mass_before + log_weight + log_mass_after - log_total)
 
-    Log domain: ``mass_i`` = log Z[i], ``weight`` = alpha s(id), ``ref_j`` = log Z[j].
-    Linear domain (``lattice.forward_pass``): Z[x] = mass[x] exp(scale[x] + c x) and
-    ``weight`` = exp(alpha s(id) - c len(id)), so the shifts cancel and only a rescale
-    between i and j (``scale_i != scale_j``) needs an exp; ``ref_j`` = 1 / mass[j].
+
+@njit(cache=True, nogil=True)
+def log1mexp(x):
+    """log(1 - exp(x)) for x <= 0, accurate near 0 and for very negative x."""
+    if x > -0.6931471805599453:
+        return math.log(-math.expm1(x))
+    return math.log1p(-math.exp(x))
+
+
+@njit(cache=True, nogil=True)
+def gumbel(u):
+    """A standard Gumbel variate from u uniform in [0, 1) (shifted by half an ulp of the
+    uniform grid so that both logarithms stay finite)."""
+    return -math.log(-math.log(u + 5.551115123125783e-17))
+
+
+@njit(cache=True, nogil=True)
+def truncated_gumbel(g, g_max, bound):
+    """Shift Gumbel variate ``g`` (one of several whose maximum is ``g_max``) so that the
+    maximum becomes ``bound``: the law of the children's perturbed log-weights given their
+    parent's, in top-down Gumbel-max sampling without replacement (Kool et al., 2019).
+
+    Computes -log(exp(-bound) - exp(-g_max) + exp(-g)) without overflow.
     """
-    if log_domain:
-        return math.exp(mass_i + weight - ref_j)
-    p = mass_i * weight * ref_j
-    if scale_i != scale_j:
-        p *= math.exp(scale_i - scale_j)
-    return p
+    if g >= g_max:
+        return bound
+    v = bound - g + log1mexp(g - g_max)
+    if v > 0.0:
+        return bound - v - math.log1p(math.exp(-v))
+    return bound - math.log1p(math.exp(v))
 
 
 @njit(cache=True, nogil=True)

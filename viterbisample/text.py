@@ -49,7 +49,9 @@ def pack(texts: Iterable[Text]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     starts = ends - lengths
     buf = np.frombuffer(b"".join(encoded), np.uint8)
     if buf.size == 0:
-        buf = np.zeros(1, np.uint8)  # kernels may take a pointer to the buffer
+        # Kernels read a pointer to the buffer; keep it read-only like frombuffer's, so
+        # every call has the same Numba signature.
+        buf = np.frombuffer(b"\0", np.uint8)
     return buf, starts, ends
 
 

@@ -14,6 +14,7 @@ how the batch was split.
 from __future__ import annotations
 
 import codecs
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -33,6 +34,7 @@ from .checks import (
 )
 from .logmath import tempered_linear_weights, tempered_log_weights
 from .model import DEFAULT_SPECIAL_TOKENS, Model
+from .rng import stream_key
 from .text import Text, pack, to_bytes, unpack
 
 DEFAULT_MODEL_RESOURCE = "default_model.json"
@@ -330,16 +332,10 @@ class Tokenizer:
             weights, log_domain = self._weights(alpha)
         args = (
             trie.base, trie.check, trie.value, m.scores, weights, m.lengths,
-            max(1, trie.max_len), mode, log_domain, buf, starts, ends, draws, out_starts, np.uint64(seed), np.uint64(epoch), indices, out, counts,
+            max(1, trie.max_len), mode, log_domain, buf, starts, ends, draws, out_starts,
+            np.uint64(seed), np.uint64(epoch), indices, out, counts,
         )
-        bounds = _chunks(item_lengths * draws, threads)
-        if len(bounds) <= 1:
-            for first, last in bounds:
-                lattice.encode_items(*args, first, last)
-        else:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                for f in [pool.submit(lattice.encode_items, *args, a, b) for a, b in bounds]:
-                    f.result()
+        _in_chunks(item_lengths * draws, threads, lambda a, b: lattice.encode_items(*args, a, b))
         if counts.size and counts.min() < 0:
             raise RuntimeError("internal error: a sampled or decoded path did not reach the start")
         return out, out_starts, counts
@@ -349,18 +345,114 @@ class Tokenizer:
         """log Z_alpha(text) = log of the sum over all segmentations w of exp(alpha S(w))."""
         return float(self.log_partition_batch([text], alpha)[0])
 
-    def log_partition_batch(self, texts: Iterable[Text], alpha: float = 1.0) -> np.ndarray:
+    def log_partition_batch(
+        self, texts: Iterable[Text], alpha: float = 1.0, num_threads: int | None = None
+    ) -> np.ndarray:
         """``log_partition`` of each text, as a float64 array."""
         a = check_alpha(alpha)
+        threads = check_num_threads(num_threads)
         buf, starts, ends = pack(check_texts(texts))
         m = self.model
         trie = m.suffix_trie
         out = np.zeros(len(starts), np.float64)
-        lattice.log_partition_items(
+        args = (
             trie.base, trie.check, trie.value, tempered_log_weights(m.scores, a),
-            max(1, trie.max_len), buf, starts, ends, out, 0, len(starts),
+            max(1, trie.max_len), buf, starts, ends, out,
         )
+        _in_chunks(ends - starts, threads, lambda f, l: lattice.log_partition_items(*args, f, l))
         return out
+
+    def stats_batch(
+        self,
+        texts: Iterable[Text],
+        alpha: float = 1.0,
+        num_threads: int | None = None,
+        text_weights: Sequence[float] | np.ndarray | None = None,
+        piece_counts: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """Exact summaries of q_alpha for each text, by forward-backward in log space.
+
+        Returns a dict of float64 arrays, one entry per text: ``log_z`` (log Z_alpha),
+        ``entropy`` (nats), ``expected_length`` (expected number of tokens) and
+        ``expected_score`` (E[S]).  With ``piece_counts=True`` also ``counts``: per id,
+        the expected number of uses summed over the texts, each text weighted by
+        ``text_weights`` (default 1).  Sums are taken in a fixed chunk order, so results
+        do not depend on ``num_threads``.
+        """
+        a = check_alpha(alpha)
+        threads = check_num_threads(num_threads)
+        texts = check_texts(texts)
+        buf, starts, ends = pack(texts)
+        n = len(starts)
+        if text_weights is None:
+            weights = np.ones(n, np.float64)
+        else:
+            weights = np.asarray(text_weights, np.float64)
+            if weights.shape != (n,) or not np.all(np.isfinite(weights)):
+                raise ValueError(f"text_weights must be {n} finite numbers, one per text")
+        m = self.model
+        trie, rtrie = m.trie, m.suffix_trie
+        log_z, length, score = np.zeros(n), np.zeros(n), np.zeros(n)
+        log_w = tempered_log_weights(m.scores, a)
+
+        def work(first: int, last: int) -> np.ndarray:
+            counts = np.zeros(self.vocab_size if piece_counts else 0, np.float64)
+            lattice.stats_items(
+                trie.base, trie.check, trie.value, rtrie.base, rtrie.check, rtrie.value,
+                m.scores, log_w, max(1, trie.max_len), buf, starts, ends, weights, counts,
+                log_z, length, score, first, last,
+            )
+            return counts
+
+        chunk_counts = _in_chunks(ends - starts, threads, work)
+        out = {
+            "log_z": log_z,
+            "entropy": log_z - a * score,
+            "expected_length": length,
+            "expected_score": score,
+        }
+        if piece_counts:
+            total = np.zeros(self.vocab_size, np.float64)
+            for c in chunk_counts:
+                total += c
+            out["counts"] = total
+        return out
+
+    def entropy(self, text: Text, alpha: float = 1.0) -> float:
+        """Entropy of q_alpha over the segmentations of ``text``, in nats (exact).
+
+        ``alpha=0`` gives log(number of segmentations); it falls as alpha grows.
+        """
+        return float(self.stats_batch([text], alpha)["entropy"][0])
+
+    def expected_length(self, text: Text, alpha: float = 1.0) -> float:
+        """Expected number of tokens of a sample of q_alpha (exact)."""
+        return float(self.stats_batch([text], alpha)["expected_length"][0])
+
+    def marginals(self, text: Text, alpha: float = 1.0, by: str = "piece") -> Any:
+        """Marginal probabilities of q_alpha (exact).
+
+        ``by="piece"``: dict id -> expected number of uses in a sample (they sum to the
+        expected length).  ``by="edge"``: list of (start, end, id, probability) for
+        every edge of the lattice, where probability = P(a sample has token ``id`` at
+        bytes [start, end)); ordered by end, then longest first.
+        """
+        a = check_alpha(alpha)
+        if by == "piece":
+            counts = self.stats_batch([text], a, piece_counts=True)["counts"]
+            nz = np.flatnonzero(counts)
+            return dict(zip(nz.tolist(), counts[nz].tolist()))
+        if by != "edge":
+            raise ValueError(f"by must be 'piece' or 'edge', got {by!r}")
+        data = to_bytes(text)
+        m = self.model
+        trie, rtrie = m.trie, m.suffix_trie
+        arr = np.frombuffer(data, np.uint8) if data else np.frombuffer(b"\0", np.uint8)[:0]
+        s, e, i, p = lattice.edge_marginals(
+            trie.base, trie.check, trie.value, rtrie.base, rtrie.check, rtrie.value,
+            tempered_log_weights(m.scores, a), max(1, trie.max_len), arr,
+        )
+        return list(zip(s.tolist(), e.tolist(), i.tolist(), p.tolist()))
 
     def log_prob(self, text: Text, ids: Sequence[int], alpha: float = 1.0) -> float:
         """log q_alpha(ids | text) = alpha * S(ids) - log Z_alpha(text).
@@ -384,6 +476,172 @@ class Tokenizer:
             total += float(m.scores[i])
         return a * total - self.log_partition(data, a)
 
+    # -- n-best, distinct samples, calibrated alpha --------------------------------------
+    def nbest(self, text: Text, k: int) -> list[tuple[list[int], float]]:
+        """The exact ``k`` best segmentations with their scores, best first.
+
+        Exact for any input length (a k-best dynamic program, O(n k) memory); fewer than
+        ``k`` if the text has fewer segmentations.  Among equal scores the order follows
+        the Viterbi tie rule, so the first is ``encode(text)``.
+        """
+        return self.nbest_batch([text], k, num_threads=1)[0]
+
+    def nbest_batch(
+        self, texts: Iterable[Text], k: int, num_threads: int | None = None
+    ) -> list[list[tuple[list[int], float]]]:
+        """``nbest`` of each text, in parallel."""
+        k = check_count(k, "k", 1)
+        texts = [to_bytes(t) for t in check_texts(texts)]
+        m = self.model
+        rt = m.suffix_trie
+
+        def one(data: bytes) -> list[tuple[list[int], float]]:
+            ids, offsets, scores = lattice.nbest(
+                rt.base, rt.check, rt.value, m.scores, m.lengths, max(1, rt.max_len),
+                _as_array(data), k,
+            )
+            return [(seg, sc) for seg, sc in zip(_split(ids, offsets), scores.tolist())]
+
+        return self._per_text(texts, num_threads, one)
+
+    def sample_distinct(
+        self,
+        text: Text,
+        alpha: float,
+        n: int,
+        seed: int | None = None,
+        include_best: bool = False,
+    ) -> list[tuple[list[int], float, float]]:
+        """``n`` distinct segmentations drawn without replacement from q_alpha.
+
+        Exact Gumbel-top-k sampling over all paths, found by a best-first search that
+        expands only the ancestors of the returned paths (fine for long texts).  Returns
+        ``(ids, log_prob, inclusion)`` triples in the order drawn: ``log_prob`` is
+        log q_alpha(ids) and ``inclusion`` an estimate of the probability that the path
+        is in such a sample (Kool et al.'s threshold estimator, 1 when every path was
+        returned).  ``include_best=True`` returns the Viterbi path first (inclusion 1)
+        and ``n - 1`` paths drawn without replacement from the others.  Fewer than ``n``
+        if the text has fewer segmentations.  Uses the stream (seed, 0, 0, 0).
+        """
+        return self.sample_distinct_batch(
+            [text], alpha, n, seed=seed, include_best=include_best, num_threads=1
+        )[0]
+
+    def sample_distinct_batch(
+        self,
+        texts: Iterable[Text],
+        alpha: float,
+        n: int,
+        seed: int | None = 0,
+        epoch: int = 0,
+        num_threads: int | None = None,
+        first_index: int = 0,
+        include_best: bool = False,
+    ) -> list[list[tuple[list[int], float, float]]]:
+        """``sample_distinct`` of each text; text k uses the stream
+        (seed, epoch, first_index + k, 0), so results do not depend on threads."""
+        a = check_alpha(alpha)
+        n = check_count(n, "n")
+        s = check_seed(seed)
+        e = check_uint64(epoch, "epoch")
+        first = check_count(first_index, "first_index")
+        texts = [to_bytes(t) for t in check_texts(texts)]
+        m = self.model
+        rt = m.suffix_trie
+        log_w = tempered_log_weights(m.scores, a)
+        keyed = list(zip(texts, range(first, first + len(texts))))
+
+        def one(item: tuple[bytes, int]) -> list[tuple[list[int], float, float]]:
+            data, index = item
+            if n == 0:
+                return []
+            key = np.uint64(stream_key(np.uint64(s), np.uint64(e), np.uint64(index), np.uint64(0)))
+            ids, offsets, logq, keys, kappa = lattice.sample_distinct(
+                rt.base, rt.check, rt.value, log_w, m.lengths, max(1, rt.max_len),
+                _as_array(data), n, key,
+            )
+            paths = _split(ids, offsets)
+            logq = logq.tolist()
+            if include_best:
+                best = self.encode(data)
+                if best in paths:
+                    at = paths.index(best)
+                    paths.insert(0, paths.pop(at))
+                    logq.insert(0, logq.pop(at))
+                    kappa_rest = kappa
+                else:
+                    kappa_rest = float(keys[-1]) if len(paths) == n else -math.inf
+                    paths = [best] + paths[: n - 1]
+                    logq = [self.log_prob(data, best, a)] + logq[: n - 1]
+                incl = [1.0] + [_inclusion(q, kappa_rest) for q in logq[1:]]
+            else:
+                incl = [_inclusion(q, kappa) for q in logq]
+            return list(zip(paths, logq, incl))
+
+        return self._per_text(keyed, num_threads, one)
+
+    def alpha_for_entropy(
+        self, texts: Iterable[Text], bits_per_byte: float, num_threads: int | None = None
+    ) -> float:
+        """The alpha at which q_alpha has ``bits_per_byte`` bits of entropy per byte,
+        summed over ``texts`` (total entropy / total bytes).
+
+        Entropy falls monotonically as alpha grows (dH/dalpha = -alpha Var[S]), so this is
+        a bracketed 1-D root find.  Raises ``ValueError`` if the target is above the
+        entropy at alpha = 0 (uniform over segmentations) or below what alpha <= 1e4
+        reaches.
+        """
+        texts = check_texts(texts)
+        target = float(bits_per_byte)
+        if not math.isfinite(target) or target < 0:
+            raise ValueError(f"bits_per_byte must be finite and >= 0, got {bits_per_byte!r}")
+        n_bytes = sum(len(to_bytes(t)) for t in texts)
+        if n_bytes == 0:
+            raise ValueError("alpha_for_entropy needs texts with at least one byte")
+
+        def entropy_per_byte(a: float) -> float:
+            h = self.stats_batch(texts, a, num_threads=num_threads)["entropy"]
+            return float(h.sum()) / n_bytes / math.log(2)
+
+        return _solve_decreasing(entropy_per_byte, target, "bits of entropy per byte")
+
+    def alpha_for_length(
+        self, texts: Iterable[Text], extra_tokens: float, num_threads: int | None = None
+    ) -> float:
+        """The alpha at which samples have ``extra_tokens`` more tokens than the Viterbi
+        segmentation in expectation, summed over ``texts`` (0.1 means +10%).
+
+        Expected length falls toward the Viterbi length as alpha grows; raises
+        ``ValueError`` if the target is out of reach for alpha in [0, 1e4].
+        """
+        texts = check_texts(texts)
+        target = float(extra_tokens)
+        if not math.isfinite(target) or target < 0:
+            raise ValueError(f"extra_tokens must be finite and >= 0, got {extra_tokens!r}")
+        _, offsets = self.encode_batch_arrays(texts, num_threads=num_threads)
+        viterbi = float(offsets[-1])
+        if viterbi == 0:
+            raise ValueError("alpha_for_length needs texts with at least one byte")
+
+        def relative_excess(a: float) -> float:
+            e = self.stats_batch(texts, a, num_threads=num_threads)["expected_length"]
+            return float(e.sum()) / viterbi - 1.0
+
+        return _solve_decreasing(relative_excess, target, "relative extra tokens")
+
+    def _per_text(self, items: list, num_threads: int | None, one: Any) -> list:
+        """``one(item)`` for each item, on threads; results in order."""
+        threads = check_num_threads(num_threads)
+        results: list = [None] * len(items)
+
+        def work(first: int, last: int) -> None:
+            for t in range(first, last):
+                results[t] = one(items[t])
+
+        sizes = np.array([len(i[0]) if isinstance(i, tuple) else len(i) for i in items], np.int64)
+        _in_chunks(sizes + 1, threads, work)
+        return results
+
     # -- decoding ----------------------------------------------------------------------
     def decode_bytes(self, ids: Sequence[int]) -> bytes:
         """The exact bytes spelled by ``ids`` (special tokens spell nothing).
@@ -406,6 +664,75 @@ class Tokenizer:
 
 def _rebuild(pieces, scores, specials) -> Tokenizer:
     return Tokenizer(Model(pieces, scores, specials))
+
+
+def _as_array(data: bytes) -> np.ndarray:
+    """A text's bytes as the read-only uint8 array every kernel takes."""
+    return np.frombuffer(data, np.uint8) if data else np.frombuffer(b"\0", np.uint8)[:0]
+
+
+def _split(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
+    flat = ids.tolist()
+    bounds = offsets.tolist()
+    return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _inclusion(log_q: float, kappa: float) -> float:
+    """Estimated P(path in a Gumbel-top-k sample) = 1 - exp(-exp(log_q - kappa)), with kappa
+    the (k+1)-th perturbed value; 1 when no path was left out (kappa = -inf)."""
+    if kappa == -math.inf:
+        return 1.0
+    return -math.expm1(-math.exp(min(log_q - kappa, 700.0)))
+
+
+def _solve_decreasing(f: Any, target: float, what: str, hi_limit: float = 1e4) -> float:
+    """The alpha >= 0 with f(alpha) = target for a decreasing f: bracket by doubling, then
+    the Illinois variant of regula falsi on log(alpha) (bisection as a fallback)."""
+    f0 = f(0.0)
+    if target >= f0:
+        if target - f0 <= 1e-12 * max(1.0, abs(f0)):
+            return 0.0
+        raise ValueError(f"{what} = {target} is above the maximum {f0:.6g}, reached at alpha = 0")
+    lo, f_lo = 0.0, f0
+    hi = 1.0
+    f_hi = f(hi)
+    while f_hi > target:
+        lo, f_lo = hi, f_hi
+        hi *= 4.0
+        if hi > hi_limit:
+            raise ValueError(f"{what} = {target} is below what alpha <= {hi_limit:g} reaches ({f_hi:.6g})")
+        f_hi = f(hi)
+    side = 0
+    for _ in range(100):
+        if hi - lo <= 1e-10 * hi:
+            break
+        mid = lo + (hi - lo) * (f_lo - target) / (f_lo - f_hi) if f_lo != f_hi else 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            mid = 0.5 * (lo + hi)
+        f_mid = f(mid)
+        if abs(f_mid - target) <= 1e-12 * max(1.0, abs(target)):
+            return mid
+        if f_mid > target:
+            lo, f_lo = mid, f_mid
+            if side == -1:
+                f_hi = target + 0.5 * (f_hi - target)
+            side = -1
+        else:
+            hi, f_hi = mid, f_mid
+            if side == 1:
+                f_lo = target + 0.5 * (f_lo - target)
+            side = 1
+    return 0.5 * (lo + hi)
+
+
+def _in_chunks(lengths: np.ndarray, threads: int, work: Any) -> list:
+    """``work(first, last)`` over contiguous item chunks, on ``threads`` threads (the
+    kernels release the GIL); results in chunk order."""
+    bounds = _chunks(lengths, threads)
+    if len(bounds) <= 1:
+        return [work(a, b) for a, b in bounds]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return [f.result() for f in [pool.submit(work, a, b) for a, b in bounds]]
 
 
 def _chunks(lengths: np.ndarray, threads: int) -> list[tuple[int, int]]:
