@@ -3,6 +3,11 @@
     vsample encode [FILE ...] [--model M] [--format pieces|ids|jsonl] [--alpha A]
                    [--seed S] [--epoch E] [--samples K] [--threads T] [-o OUT]
     vsample decode [FILE ...] [--model M] [-o OUT]
+    vsample stats  [FILE ...] [--model M] [--alpha A] [--format text|jsonl] [--sum]
+
+``encode`` also takes ``--nbest K`` (the K best segmentations), ``--samples K
+--without-replacement`` (K distinct samples) and ``--entropy-per-byte BITS`` (sample with
+the alpha calibrated to that entropy on the first batch of lines) instead of ``--alpha``.
 
 Input is read as bytes, one text per line (LF; a CR before it is part of the text), so
 input that is not UTF-8 is tokenized losslessly.  One output line per input line; with
@@ -15,9 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
 
 from . import __version__
 from .checks import check_alpha, check_count, check_uint64
@@ -77,18 +85,26 @@ def _display(piece: bytes) -> str:
     return text
 
 
-def _formatter(tok: Tokenizer, fmt: str, many: bool) -> Callable[[list[list[int]]], bytes]:
-    """Turns the samples of one line into its output line (with LF)."""
+def _formatter(tok: Tokenizer, fmt: str, key: str | None) -> Callable[[list[list[int]], list[dict] | None], bytes]:
+    """Turns the segmentations of one line into its output line (with LF).
+
+    ``key`` is None for one segmentation per line, else the jsonl key of the list
+    ("samples" or "nbest"); jsonl entries then carry the extra fields given per row.
+    """
     if fmt == "ids":
-        return lambda samples: ("\t".join(" ".join(map(str, s)) for s in samples) + "\n").encode()
+        return lambda segs, extra: ("\t".join(" ".join(map(str, s)) for s in segs) + "\n").encode()
     if fmt == "pieces":
         table = list(tok.special_tokens) + [_display(p) for p in tok.model.pieces]
-        return lambda samples: (
-            "\t".join(" ".join(table[i] for i in s) for s in samples) + "\n"
+        return lambda segs, extra: (
+            "\t".join(" ".join(table[i] for i in s) for s in segs) + "\n"
         ).encode("utf-8")
-    if many:
-        return lambda samples: (json.dumps({"samples": samples}) + "\n").encode()
-    return lambda samples: (json.dumps({"ids": samples[0]}) + "\n").encode()
+    if key is None:
+        return lambda segs, extra: (json.dumps({"ids": segs[0]}) + "\n").encode()
+    if key == "samples":
+        return lambda segs, extra: (json.dumps({key: segs if extra is None else [
+            {"ids": s, **e} for s, e in zip(segs, extra)]}) + "\n").encode()
+    return lambda segs, extra: (json.dumps({key: [
+        {"ids": s, **e} for s, e in zip(segs, extra or [{}] * len(segs))]}) + "\n").encode()
 
 
 def _write_output(path: str | None, produce: Callable[[BinaryIO], None]) -> None:
@@ -103,31 +119,106 @@ def _load_model(path: str | None) -> Tokenizer:
     return Tokenizer.default() if path is None else Tokenizer.load(path)
 
 
+def _calibrate(tok: Tokenizer, lines: list[bytes], bits: float, threads: int | None) -> float:
+    alpha = tok.alpha_for_entropy(lines, bits, num_threads=threads)
+    print(
+        f"vsample: alpha = {alpha:.6g} gives {bits:g} bits of entropy per byte on the first "
+        f"{len(lines)} lines",
+        file=sys.stderr,
+    )
+    return alpha
+
+
 def cmd_encode(args: argparse.Namespace) -> None:
+    if args.alpha is not None and args.entropy_per_byte is not None:
+        raise ValueError("give --alpha or --entropy-per-byte, not both")
     alpha = None if args.alpha is None else check_alpha(args.alpha, "--alpha")
+    bits = None
+    if args.entropy_per_byte is not None:
+        bits = check_alpha(args.entropy_per_byte, "--entropy-per-byte")
+    sampling = alpha is not None or bits is not None
     samples = check_count(args.samples, "--samples", 1) if args.samples is not None else None
-    if samples is not None and alpha is None:
-        raise ValueError("--samples needs --alpha (Viterbi has one segmentation per line)")
+    nbest = check_count(args.nbest, "--nbest", 1) if args.nbest is not None else None
+    if samples is not None and not sampling:
+        raise ValueError("--samples needs --alpha or --entropy-per-byte")
+    if args.without_replacement and samples is None:
+        raise ValueError("--without-replacement needs --samples K")
+    if nbest is not None and (sampling or samples is not None):
+        raise ValueError("--nbest lists the best segmentations; it does not combine with sampling")
     seed = check_uint64(args.seed, "--seed")
     epoch = check_uint64(args.epoch, "--epoch")
     threads = None if args.threads is None else check_count(args.threads, "--threads", 1)
     _check_inputs(args.files)
     tok = _load_model(args.model)
-    fmt = _formatter(tok, args.format, samples is not None)
+    key = "nbest" if nbest is not None else "samples" if samples is not None else None
+    fmt = _formatter(tok, args.format, key)
+
+    def segment(batch: list[bytes], index: int, a: float | None) -> Iterator[tuple[list, list | None]]:
+        options = dict(seed=seed, epoch=epoch, num_threads=threads, first_index=index)
+        if nbest is not None:
+            for found in tok.nbest_batch(batch, nbest, num_threads=threads):
+                yield [ids for ids, _ in found], [{"score": sc} for _, sc in found]
+        elif samples is None:
+            for ids in tok.encode_batch(batch, alpha=a, **options):
+                yield [ids], None
+        elif args.without_replacement:
+            for found in tok.sample_distinct_batch(batch, a, samples, **options):
+                yield [ids for ids, _, _ in found], [
+                    {"log_prob": lp, "inclusion": inc} for _, lp, inc in found]
+        else:
+            for segs in tok.sample_batch(batch, a, samples, **options):
+                yield segs, None
 
     def produce(out: BinaryIO) -> None:
         index = 0
+        a = alpha
         for batch in _batches(_iter_lines(args.files)):
-            if samples is None:
-                rows = [[ids] for ids in tok.encode_batch(
-                    batch, alpha=alpha, seed=seed, epoch=epoch, num_threads=threads,
-                    first_index=index)]
-            else:
-                rows = tok.sample_batch(
-                    batch, alpha, samples, seed=seed, epoch=epoch, num_threads=threads,
-                    first_index=index)
-            out.write(b"".join(fmt(r) for r in rows))
+            if bits is not None and a is None:
+                a = _calibrate(tok, batch, bits, threads)
+            out.write(b"".join(fmt(segs, extra) for segs, extra in segment(batch, index, a)))
             index += len(batch)
+
+    _write_output(args.output, produce)
+
+
+def cmd_stats(args: argparse.Namespace) -> None:
+    alpha = check_alpha(args.alpha, "--alpha")
+    threads = None if args.threads is None else check_count(args.threads, "--threads", 1)
+    _check_inputs(args.files)
+    tok = _load_model(args.model)
+    ln2 = math.log(2)
+
+    def record(n_bytes: float, log_z: float, entropy: float, viterbi: float, expected: float) -> dict:
+        return {
+            "bytes": int(n_bytes),
+            "log_z": log_z,
+            "entropy": entropy,
+            "entropy_bits_per_byte": entropy / n_bytes / ln2 if n_bytes else 0.0,
+            "viterbi_length": int(viterbi),
+            "expected_length": expected,
+        }
+
+    def show(rec: dict) -> bytes:
+        if args.format == "jsonl":
+            return (json.dumps(rec) + "\n").encode()
+        return ("\t".join(f"{k}={v:.6f}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in rec.items()) + "\n").encode()
+
+    def produce(out: BinaryIO) -> None:
+        totals = np.zeros(5)
+        for batch in _batches(_iter_lines(args.files)):
+            st = tok.stats_batch(batch, alpha, num_threads=threads)
+            _, offsets = tok.encode_batch_arrays(batch, num_threads=threads)
+            cols = np.stack([
+                np.array([len(b) for b in batch], np.float64), st["log_z"], st["entropy"],
+                np.diff(offsets).astype(np.float64), st["expected_length"],
+            ], axis=1)
+            if args.sum:
+                totals += cols.sum(axis=0)
+            else:
+                out.write(b"".join(show(record(*row)) for row in cols.tolist()))
+        if args.sum:
+            out.write(show(record(*totals.tolist())))
 
     _write_output(args.output, produce)
 
@@ -169,9 +260,25 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--seed", type=int, default=0, help="random seed for sampling (default 0)")
     enc.add_argument("--epoch", type=int, default=0, help="epoch number: a fresh sample per epoch")
     enc.add_argument("--samples", type=int, help="K samples per line, tab-separated")
+    enc.add_argument("--without-replacement", action="store_true",
+                     help="with --samples K: K distinct samples (Gumbel-top-k, exact)")
+    enc.add_argument("--nbest", type=int, help="the K best segmentations per line, tab-separated")
+    enc.add_argument("--entropy-per-byte", type=float, metavar="BITS",
+                     help="sample with the alpha that gives BITS bits of entropy per byte, "
+                     "calibrated once on the first batch of lines (printed to stderr)")
     enc.add_argument("--threads", type=int, help="worker threads (default: all cores)")
     enc.add_argument("-o", "--output", help="output file, written atomically (default: stdout)")
     enc.set_defaults(func=cmd_encode)
+
+    st = sub.add_parser("stats", help="log Z, entropy and lengths of q_alpha per line")
+    st.add_argument("files", nargs="*", help="input files (default: stdin)")
+    st.add_argument("--model", help="model file (default: the model shipped with the package)")
+    st.add_argument("--alpha", type=float, default=1.0, help="alpha of q_alpha (default 1)")
+    st.add_argument("--format", choices=("text", "jsonl"), default="text")
+    st.add_argument("--sum", action="store_true", help="one line of totals instead of one per line")
+    st.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    st.add_argument("-o", "--output", help="output file, written atomically (default: stdout)")
+    st.set_defaults(func=cmd_stats)
 
     dec = sub.add_parser("decode", help="turn lines of ids (encode --format ids) back into text")
     dec.add_argument("files", nargs="*", help="input files (default: stdin)")

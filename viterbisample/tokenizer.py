@@ -195,14 +195,29 @@ class Tokenizer:
         return self.encode_batch([text], alpha=alpha, seed=seed)[0]
 
     def sample(
-        self, text: Text, alpha: float, n: int, seed: int | None = None
-    ) -> list[list[int]]:
-        """``n`` independent exact samples of q_alpha for one text.
+        self,
+        text: Text,
+        alpha: float,
+        n: int,
+        seed: int | None = None,
+        *,
+        replace: bool = True,
+        include_best: bool = False,
+    ) -> list:
+        """``n`` exact samples of q_alpha for one text.
 
-        Sample k uses the stream (seed, epoch 0, index 0, draw k): sample 0 is
-        ``encode(text, alpha, seed)``.
+        With replacement (default): ``n`` independent samples as id lists, all from one
+        forward pass; sample k uses the stream (seed, epoch 0, index 0, draw k), so
+        sample 0 is ``encode(text, alpha, seed)``.  ``replace=False``: ``n`` distinct
+        samples as ``(ids, log_prob, inclusion)`` triples (see ``sample_distinct``).
+        ``include_best=True`` puts the Viterbi path first, in place of one sample.
         """
-        return self.sample_batch([text], alpha, n, seed=seed, num_threads=1)[0]
+        if not replace:
+            return self.sample_distinct(text, alpha, n, seed=seed, include_best=include_best)
+        found = self.sample_batch([text], alpha, n, seed=seed, num_threads=1)[0]
+        if include_best and found:
+            found = [self.encode(text)] + found[:-1]
+        return found
 
     def tokenize(
         self, text: Text, alpha: float | None = None, seed: int | None = None, *, as_bytes: bool = False
