@@ -212,11 +212,14 @@ def encode_items(
     """Viterbi (``mode == MODE_VITERBI``) or ``draws`` exact samples of items [first, last).
 
     Item t is ``buf[starts[t]:ends[t]]``.  Output r = t * draws + d (d < draws; draws is 1
-    for Viterbi) goes to ``out[out_starts[r]:]``, which has room for ``ends[t] - starts[t]``
-    ids (a path never has more tokens than bytes); its length to ``counts[r]`` (negative on
-    a broken invariant).  Sample d of item t draws from the stream (seed, epoch,
+    for Viterbi) is given room at ``out[out_starts[r]:]`` for ``ends[t] - starts[t]`` ids
+    (a path never has more tokens than bytes).  The outputs of the range are written back
+    to back from the first one's start, so a chunk's ids end up contiguous; the position
+    of output r is written to ``out_starts[r]`` and its length to ``counts[r]`` (negative
+    on a broken invariant).  Sample d of item t draws from the stream (seed, epoch,
     indices[t], d), so it does not depend on the batch or on the thread that runs it.
     """
+    cursor = out_starts[first * draws] if last > first and draws > 0 else 0
     n_max = _longest(starts, ends, first, last)
     mass = np.empty(n_max + 1, np.float64)
     bp = np.empty((max(draws, 1), n_max + 1), np.int32)
@@ -229,7 +232,9 @@ def encode_items(
         hi = ends[t]
         if mode == MODE_VITERBI:
             viterbi_pass(rbase, rcheck, rvalue, scores, buf, lo, hi, mass, bp[0], mids, mstarts)
-            counts[t] = backtrack(bp[0], lengths, hi - lo, out, out_starts[t])
+            out_starts[t] = cursor
+            counts[t] = backtrack(bp[0], lengths, hi - lo, out, cursor)
+            cursor += max(counts[t], 0)
             continue
         for d in range(draws):
             states[d] = stream_key(seed, epoch, np.uint64(indices[t]), np.uint64(d))
@@ -239,7 +244,9 @@ def encode_items(
         )
         for d in range(draws):
             r = t * draws + d
-            counts[r] = backtrack(bp[d], lengths, hi - lo, out, out_starts[r])
+            out_starts[r] = cursor
+            counts[r] = backtrack(bp[d], lengths, hi - lo, out, cursor)
+            cursor += max(counts[r], 0)
 
 
 @njit(cache=True, nogil=True)

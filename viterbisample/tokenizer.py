@@ -294,9 +294,14 @@ class Tokenizer:
         )
         offsets = np.zeros(len(counts) + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])
-        # Each text had room for one id per byte; close the gaps.
-        gather = np.repeat(out_starts - offsets[:-1], counts) + np.arange(offsets[-1])
-        return flat[gather], offsets
+        # Each chunk of texts wrote its ids back to back; join the chunks' runs.
+        if len(counts) == 0:
+            return flat[:0], offsets
+        breaks = np.flatnonzero(out_starts[1:] != out_starts[:-1] + counts[:-1]) + 1
+        firsts = np.concatenate([[0], breaks])
+        lasts = np.concatenate([breaks, [len(counts)]])
+        runs = [flat[out_starts[a] : out_starts[a] + offsets[b] - offsets[a]] for a, b in zip(firsts, lasts)]
+        return (runs[0].copy() if len(runs) == 1 else np.concatenate(runs)), offsets
 
     def _encode_texts(self, texts, alpha, seed, epoch, num_threads, first_index, draws=1):
         """Checks, packing and the kernel run shared by the batch methods."""
