@@ -583,3 +583,17 @@ def sample_distinct(rbase, rcheck, rvalue, log_weights, lengths, max_len, text, 
             at += 1
             node = node_parent[node]
     return ids, offsets, logq, keys, kappa
+
+
+@njit(cache=True, nogil=True)
+def count_edges_items(rbase, rcheck, rvalue, max_len, buf, starts, ends, out, first, last):
+    """The number of lattice edges of items [first, last), by the same enumeration every
+    pass uses (the bare trie walk: the floor no pass can beat, and a check in tests)."""
+    mids = np.empty(max_len, np.int32)
+    mstarts = np.empty(max_len, np.int64)
+    for t in range(first, last):
+        lo = starts[t]
+        total = 0
+        for j in range(1, ends[t] - lo + 1):
+            total += prefix_matches(rbase, rcheck, rvalue, buf, lo + j - 1, lo - 1, -1, mids, 0, mstarts)
+        out[t] = total

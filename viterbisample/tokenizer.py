@@ -192,7 +192,29 @@ class Tokenizer:
         ``seed=None`` draws a fresh seed from the OS; a given seed reproduces the sample
         exactly, in any process.
         """
-        return self.encode_batch([text], alpha=alpha, seed=seed)[0]
+        # One text: the kernel call of encode_batch without the batch bookkeeping.
+        a = None if alpha is None else check_alpha(alpha)
+        s = check_seed(seed) if a is not None else 0
+        data = to_bytes(text)
+        n = len(data)
+        m = self.model
+        rt = m.suffix_trie
+        if a is None:
+            mode, weights, log_domain = lattice.MODE_VITERBI, m.scores, False
+        else:
+            mode = lattice.MODE_SAMPLE
+            weights, log_domain = self._weights(a)
+        out = np.empty(max(n, 1), np.int32)
+        counts = np.zeros(1, np.int64)
+        zero = np.zeros(1, np.int64)
+        lattice.encode_items(
+            rt.base, rt.check, rt.value, m.scores, weights, m.lengths, max(1, rt.max_len),
+            mode, log_domain, _as_array(data), zero, np.array([n], np.int64), 1,
+            np.zeros(1, np.int64), np.uint64(s), np.uint64(0), zero, out, counts, 0, 1,
+        )
+        if counts[0] < 0:
+            raise RuntimeError("internal error: a sampled or decoded path did not reach the start")
+        return out[: counts[0]].tolist()
 
     def sample(
         self,
@@ -380,6 +402,16 @@ class Tokenizer:
             max(1, trie.max_len), buf, starts, ends, out,
         )
         _in_chunks(ends - starts, threads, lambda f, l: lattice.log_partition_items(*args, f, l))
+        return out
+
+    def count_edges_batch(self, texts: Iterable[Text], num_threads: int | None = None) -> np.ndarray:
+        """Number of lattice edges (pieces occurring at each position) of each text."""
+        threads = check_num_threads(num_threads)
+        buf, starts, ends = pack(check_texts(texts))
+        rt = self.model.suffix_trie
+        out = np.zeros(len(starts), np.int64)
+        args = (rt.base, rt.check, rt.value, max(1, rt.max_len), buf, starts, ends, out)
+        _in_chunks(ends - starts, threads, lambda f, l: lattice.count_edges_items(*args, f, l))
         return out
 
     def stats_batch(
