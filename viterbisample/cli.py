@@ -23,6 +23,7 @@ import json
 import math
 import os
 import sys
+import time
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -107,6 +108,46 @@ def _formatter(tok: Tokenizer, fmt: str, key: str | None) -> Callable[[list[list
         {"ids": s, **e} for s, e in zip(segs, extra or [{}] * len(segs))]}) + "\n").encode()
 
 
+class Progress:
+    """A one-line progress display on stderr (bytes, MB/s, tokens, tokens/s), redrawn at
+    most five times a second, and only when stderr is a terminal."""
+
+    def __init__(self, total_bytes: int | None = None, enabled: bool | None = None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.total = total_bytes
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, bytes_done: int, tokens_done: int, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not final and now - self.last < 0.2:
+            return
+        self.last = now
+        dt = max(now - self.start, 1e-9)
+        share = f" {100 * bytes_done / self.total:5.1f}%" if self.total else ""
+        sys.stderr.write(
+            f"\r{bytes_done / 1e6:10.1f} MB{share}  {bytes_done / dt / 1e6:7.1f} MB/s  "
+            f"{tokens_done:>14,} tokens  {tokens_done / dt / 1e6:6.2f} M tokens/s"
+        )
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self, bytes_done: int, tokens_done: int) -> None:
+        self(bytes_done, tokens_done, final=True)
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def _progress_for(args: argparse.Namespace) -> Progress:
+    """Progress on a terminal's stderr, unless --quiet or the output is that terminal."""
+    to_terminal = (args.output is None or args.output == "-") and sys.stdout.isatty()
+    total = sum(os.path.getsize(p) for p in args.files) if args.files else None
+    return Progress(total, enabled=sys.stderr.isatty() and not args.quiet and not to_terminal)
+
+
 def _write_output(path: str | None, produce: Callable[[BinaryIO], None]) -> None:
     if path is None or path == "-":
         produce(sys.stdout.buffer)
@@ -169,14 +210,21 @@ def cmd_encode(args: argparse.Namespace) -> None:
             for segs in tok.sample_batch(batch, a, samples, **options):
                 yield segs, None
 
+    progress = _progress_for(args)
+
     def produce(out: BinaryIO) -> None:
-        index = 0
+        index = n_bytes = n_tokens = 0
         a = alpha
         for batch in _batches(_iter_lines(args.files)):
             if bits is not None and a is None:
                 a = _calibrate(tok, batch, bits, threads)
-            out.write(b"".join(fmt(segs, extra) for segs, extra in segment(batch, index, a)))
+            rows = list(segment(batch, index, a))
+            out.write(b"".join(fmt(segs, extra) for segs, extra in rows))
             index += len(batch)
+            n_bytes += sum(map(len, batch)) + len(batch)
+            n_tokens += sum(len(s) for segs, _ in rows for s in segs)
+            progress(n_bytes, n_tokens)
+        progress.close(n_bytes, n_tokens)
 
     _write_output(args.output, produce)
 
@@ -268,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "calibrated once on the first batch of lines (printed to stderr)")
     enc.add_argument("--threads", type=int, help="worker threads (default: all cores)")
     enc.add_argument("-o", "--output", help="output file, written atomically (default: stdout)")
+    enc.add_argument("-q", "--quiet", action="store_true", help="no progress display on stderr")
     enc.set_defaults(func=cmd_encode)
 
     st = sub.add_parser("stats", help="log Z, entropy and lengths of q_alpha per line")
