@@ -105,7 +105,7 @@ def mass_pass(
 
     Sampler d draws from the stream ``states[d]`` (rng.py; advanced in place) and writes
     its choice of the edge that ends (forward) or starts (backward) at each position to
-    ``bp[d, position]``.  ``terms`` is scratch for ``max_len`` edge terms.
+    ``bp[d, position]``.  ``terms`` is scratch for ``max_len`` running sums of edge terms.
     """
     n = hi - lo
     if backward:
@@ -121,19 +121,27 @@ def mass_pass(
         else:
             p = q + 1
             k = prefix_matches(base, check, value, text, lo + p - 1, lo - 1, -1, mids, 0, mother)
+        # `terms` ends up holding the running sums of the edge terms (linear values).
         if log_domain:
             for m in range(k):
                 terms[m] = mass[mother[m] - lo] + weights[mids[m]]
             top, total = exp_relative(terms, k)
+            running = 0.0
+            for m in range(k):
+                running += terms[m]
+                terms[m] = running
+            total = running
             mass[p] = top + math.log(total)
         else:
             total = 0.0
             for m in range(k):
-                t = mass[mother[m] - lo] * weights[mids[m]]
-                terms[m] = t
-                total += t
+                total += mass[mother[m] - lo] * weights[mids[m]]
+                terms[m] = total
             mass[p] = total
-        if draws > 0:
+        if draws > 0 and k == 1:  # one edge: every sampler takes it, no draw needed
+            for d in range(draws):
+                bp[d, p] = mids[0]
+        elif draws > 0:
             first_state, u = next_uniform(first_state)
             bp[0, p] = _choose(mids, terms, k, u * total)
             for d in range(1, draws):
@@ -158,18 +166,16 @@ def mass_pass(
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _choose(mids, terms, k, target):
-    """The first edge whose cumulative term exceeds ``target`` (= u * total, u < 1).
+def _choose(mids, running, k, target):
+    """The first edge whose running sum of terms exceeds ``target`` (= u * total, u < 1).
 
-    Counts the cumulative sums that do not exceed it, without a branch: the choice is
-    random, so a branch would mispredict.  The sums are formed in the order that gave
-    the total, so the last equals it exactly and the count is below k.
+    Counts the running sums that do not exceed it, without a branch (the choice is
+    random, so a branch would mispredict).  The last running sum is the total itself,
+    so the count is below k.
     """
-    cumulative = 0.0
     below = 0
     for m in range(k):
-        cumulative += terms[m]
-        below += cumulative <= target
+        below += running[m] <= target
     return mids[below]
 
 

@@ -311,19 +311,23 @@ class Tokenizer:
         Returns ``(ids, offsets)``: int32 ids of all texts back to back, and int64
         offsets of length ``len(texts) + 1``; text k is ``ids[offsets[k]:offsets[k+1]]``.
         """
-        flat, out_starts, counts = self._encode_texts(
-            texts, alpha, seed, epoch, num_threads, first_index
-        )
-        offsets = np.zeros(len(counts) + 1, np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        # Each chunk of texts wrote its ids back to back; join the chunks' runs.
-        if len(counts) == 0:
-            return flat[:0], offsets
-        breaks = np.flatnonzero(out_starts[1:] != out_starts[:-1] + counts[:-1]) + 1
-        firsts = np.concatenate([[0], breaks])
-        lasts = np.concatenate([breaks, [len(counts)]])
-        runs = [flat[out_starts[a] : out_starts[a] + offsets[b] - offsets[a]] for a, b in zip(firsts, lasts)]
-        return (runs[0].copy() if len(runs) == 1 else np.concatenate(runs)), offsets
+        return _compact(*self._encode_texts(texts, alpha, seed, epoch, num_threads, first_index))
+
+    def sample_batch_arrays(
+        self,
+        texts: Iterable[Text],
+        alpha: float,
+        n: int,
+        seed: int | None = 0,
+        epoch: int = 0,
+        num_threads: int | None = None,
+        first_index: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``sample_batch`` as NumPy arrays: ``(ids, offsets)`` with ``len(texts) * n + 1``
+        offsets; sample d of text k is ``ids[offsets[k * n + d]:offsets[k * n + d + 1]]``."""
+        a = check_alpha(alpha)
+        draws = check_count(n, "n")
+        return _compact(*self._encode_texts(texts, a, seed, epoch, num_threads, first_index, draws))
 
     def _encode_texts(self, texts, alpha, seed, epoch, num_threads, first_index, draws=1):
         """Checks, packing and the kernel run shared by the batch methods."""
@@ -716,6 +720,20 @@ class Tokenizer:
 
 def _rebuild(pieces, scores, specials) -> Tokenizer:
     return Tokenizer(Model(pieces, scores, specials))
+
+
+def _compact(flat: np.ndarray, out_starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat ids and offsets from a kernel's output, whose chunks each wrote their ids back
+    to back (``lattice.encode_items``): only the runs between chunks need joining."""
+    offsets = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    if len(counts) == 0:
+        return flat[:0], offsets
+    breaks = np.flatnonzero(out_starts[1:] != out_starts[:-1] + counts[:-1]) + 1
+    firsts = np.concatenate([[0], breaks])
+    lasts = np.concatenate([breaks, [len(counts)]])
+    runs = [flat[out_starts[a] : out_starts[a] + offsets[b] - offsets[a]] for a, b in zip(firsts, lasts)]
+    return (runs[0].copy() if len(runs) == 1 else np.concatenate(runs)), offsets
 
 
 def _as_array(data: bytes) -> np.ndarray:
