@@ -192,6 +192,6 @@ def _check_scores(scores: Sequence[float] | np.ndarray, n: int) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f"score {i} is {arr[i]!r}; scores must be finite numbers")
+        raise ValueError(f"score {i} is {float(arr[i])!r}; scores must be finite numbers")
     arr.setflags(write=False)
     return arr
