@@ -40,6 +40,9 @@ from .text import Text, pack, to_bytes, unpack
 DEFAULT_MODEL_RESOURCE = "default_model.json"
 # Below this many bytes a batch runs on the calling thread: a pool costs more than it saves.
 _MIN_PARALLEL_BYTES = 1 << 16
+# Sums over a batch (expected piece counts) are reduced over chunks of this size, in
+# order, so they are bit-identical for any number of threads.
+_SUM_CHUNK_BYTES = 1 << 18
 
 
 def _hex_bytes(err: UnicodeDecodeError) -> tuple[str, int]:
@@ -432,8 +435,8 @@ class Tokenizer:
         ``entropy`` (nats), ``expected_length`` (expected number of tokens) and
         ``expected_score`` (E[S]).  With ``piece_counts=True`` also ``counts``: per id,
         the expected number of uses summed over the texts, each text weighted by
-        ``text_weights`` (default 1).  Sums are taken in a fixed chunk order, so results
-        do not depend on ``num_threads``.
+        ``text_weights`` (default 1).  Sums are taken over chunks cut by size alone, in
+        order, so they do not depend on ``num_threads``.
         """
         a = check_alpha(alpha)
         threads = check_num_threads(num_threads)
@@ -460,7 +463,7 @@ class Tokenizer:
             )
             return counts
 
-        chunk_counts = _in_chunks(ends - starts, threads, work)
+        chunk_counts = _in_chunks(ends - starts, threads, work, _SUM_CHUNK_BYTES)
         out = {
             "log_z": log_z,
             "entropy": log_z - a * score,
@@ -795,27 +798,31 @@ def _solve_decreasing(f: Any, target: float, what: str, hi_limit: float = 1e4) -
     return 0.5 * (lo + hi)
 
 
-def _in_chunks(lengths: np.ndarray, threads: int, work: Any) -> list:
+def _in_chunks(lengths: np.ndarray, threads: int, work: Any, chunk_bytes: int | None = None) -> list:
     """``work(first, last)`` over contiguous item chunks, on ``threads`` threads (the
-    kernels release the GIL); results in chunk order."""
-    bounds = _chunks(lengths, threads)
-    if len(bounds) <= 1:
+    kernels release the GIL); results in chunk order.  With ``chunk_bytes`` the chunks
+    are cut by size alone, so results summed over chunks do not depend on ``threads``."""
+    bounds = _chunks(lengths, threads, chunk_bytes)
+    if len(bounds) <= 1 or threads <= 1:
         return [work(a, b) for a, b in bounds]
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return [f.result() for f in [pool.submit(work, a, b) for a, b in bounds]]
 
 
-def _chunks(lengths: np.ndarray, threads: int) -> list[tuple[int, int]]:
-    """Contiguous item ranges of about equal bytes: 4 per thread, or one if small."""
+def _chunks(lengths: np.ndarray, threads: int, chunk_bytes: int | None = None) -> list[tuple[int, int]]:
+    """Contiguous item ranges of about equal bytes: 4 per thread (one if the batch is
+    small), or, with ``chunk_bytes``, as many as that size gives whatever the threads."""
     n = len(lengths)
     if n == 0:
         return []
     total = int(lengths.sum())
-    if threads <= 1 or n == 1 or total < _MIN_PARALLEL_BYTES:
+    if chunk_bytes is not None:
+        n_chunks = min(n, max(1, -(-total // chunk_bytes)))
+    elif threads <= 1 or n == 1 or total < _MIN_PARALLEL_BYTES:
         return [(0, n)]
-    n_chunks = min(n, 4 * threads)
+    else:
+        n_chunks = min(n, 4 * threads)
     cum = np.cumsum(lengths)
     cuts = np.searchsorted(cum, np.arange(1, n_chunks) * (total / n_chunks), side="right")
     edges = np.unique(np.concatenate([[0], cuts, [n]]))
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-
