@@ -254,3 +254,13 @@ def test_bad_arguments(tok):
         tok.marginals("abc", 1.0, by="token")
     with pytest.raises(ValueError, match="bits_per_byte"):
         tok.alpha_for_entropy(["abc"], float("nan"))
+
+
+def test_entropy_per_byte_instead_of_alpha(tok):
+    x, lines = b"It was certainly", [b"It was certainly", b" however"]
+    alpha = tok.alpha_for_entropy([x], 0.4)
+    assert tok.encode(x, entropy_per_byte=0.4, seed=3) == tok.encode(x, alpha=alpha, seed=3)
+    batch_alpha = tok.alpha_for_entropy(lines, 0.4)
+    assert tok.encode_batch(lines, entropy_per_byte=0.4, seed=3) == tok.encode_batch(lines, alpha=batch_alpha, seed=3)
+    with pytest.raises(ValueError, match="not both"):
+        tok.encode(x, alpha=1.0, entropy_per_byte=0.4)

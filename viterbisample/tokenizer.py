@@ -189,12 +189,22 @@ class Tokenizer:
         return float(self.model.scores[self._check_id(id)])
 
     # -- encoding ----------------------------------------------------------------------
-    def encode(self, text: Text, alpha: float | None = None, seed: int | None = None) -> list[int]:
+    def encode(
+        self,
+        text: Text,
+        alpha: float | None = None,
+        seed: int | None = None,
+        *,
+        entropy_per_byte: float | None = None,
+    ) -> list[int]:
         """Token ids of ``text``: the Viterbi path, or with ``alpha`` one exact sample.
 
         ``seed=None`` draws a fresh seed from the OS; a given seed reproduces the sample
-        exactly, in any process.
+        exactly, in any process.  ``entropy_per_byte`` (bits) instead of ``alpha`` samples
+        with the alpha at which this text's q_alpha has that entropy per byte
+        (``alpha_for_entropy`` on the one text).
         """
+        alpha = self._alpha_or_entropy(alpha, entropy_per_byte, [text])
         # One text: the kernel call of encode_batch without the batch bookkeeping.
         a = None if alpha is None else check_alpha(alpha)
         s = check_seed(seed) if a is not None else 0
@@ -263,14 +273,20 @@ class Tokenizer:
         epoch: int = 0,
         num_threads: int | None = None,
         first_index: int = 0,
+        *,
+        entropy_per_byte: float | None = None,
     ) -> list[list[int]]:
         """``encode`` of many texts, in parallel.
 
         Text k of the batch samples from the stream (seed, epoch, first_index + k, 0):
         when a corpus is split into batches, pass each batch's position in the corpus as
         ``first_index`` and the samples equal those of one big batch.  ``num_threads``
-        (default: all cores) never changes the output.
+        (default: all cores) never changes the output.  ``entropy_per_byte`` (bits)
+        instead of ``alpha`` calibrates one alpha over this whole batch
+        (``alpha_for_entropy``); for a corpus, calibrate once on a sample and pass alpha.
         """
+        texts = check_texts(texts)
+        alpha = self._alpha_or_entropy(alpha, entropy_per_byte, texts, num_threads)
         flat, out_starts, counts = self._encode_texts(
             texts, alpha, seed, epoch, num_threads, first_index
         )
@@ -308,12 +324,16 @@ class Tokenizer:
         epoch: int = 0,
         num_threads: int | None = None,
         first_index: int = 0,
+        *,
+        entropy_per_byte: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Like ``encode_batch`` but as NumPy arrays, without a Python int per token.
 
         Returns ``(ids, offsets)``: int32 ids of all texts back to back, and int64
         offsets of length ``len(texts) + 1``; text k is ``ids[offsets[k]:offsets[k+1]]``.
         """
+        texts = check_texts(texts)
+        alpha = self._alpha_or_entropy(alpha, entropy_per_byte, texts, num_threads)
         return _compact(*self._encode_texts(texts, alpha, seed, epoch, num_threads, first_index))
 
     def sample_batch_arrays(
@@ -331,6 +351,13 @@ class Tokenizer:
         a = check_alpha(alpha)
         draws = check_count(n, "n")
         return _compact(*self._encode_texts(texts, a, seed, epoch, num_threads, first_index, draws))
+
+    def _alpha_or_entropy(self, alpha, entropy_per_byte, texts, num_threads=None):
+        if entropy_per_byte is None:
+            return alpha
+        if alpha is not None:
+            raise ValueError("give alpha or entropy_per_byte, not both")
+        return self.alpha_for_entropy(texts, entropy_per_byte, num_threads=num_threads)
 
     def _encode_texts(self, texts, alpha, seed, epoch, num_threads, first_index, draws=1):
         """Checks, packing and the kernel run shared by the batch methods."""
