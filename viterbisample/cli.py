@@ -338,6 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Numba probes for BLAS when it first compiles or loads a kernel, by importing SciPy's
+    # BLAS bindings; where SciPy is installed that import alone costs ~0.4 s of the
+    # command's start-up.  vsample uses no linear algebra, so in this process (only when
+    # nothing imported SciPy yet) the probe is told there is none.
+    if "scipy" not in sys.modules:
+        sys.modules["scipy.linalg.cython_blas"] = None  # type: ignore[assignment]
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
