@@ -5,6 +5,9 @@
     vsample decode [FILE ...] [--model M] [-o OUT]
     vsample stats  [FILE ...] [--model M] [--alpha A] [--format text|jsonl] [--sum]
 
+``encode --format npy -o OUT.npy`` and ``--format megatron -o PREFIX`` write the ids of a
+whole corpus as one flat array (see ``token_files``), streaming, with a progress line.
+
 ``encode`` also takes ``--nbest K`` (the K best segmentations), ``--samples K
 --without-replacement`` (K distinct samples) and ``--entropy-per-byte BITS`` (sample with
 the alpha calibrated to that entropy on the first batch of lines) instead of ``--alpha``.
@@ -19,6 +22,7 @@ atomically.  Errors print one line to stderr and exit with status 1 (2 for bad u
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -31,6 +35,7 @@ import numpy as np
 from . import __version__
 from .checks import check_alpha, check_count, check_uint64
 from .model_io import atomic_write
+from .token_files import write_token_file
 from .tokenizer import Tokenizer, piece_display
 
 BATCH_BYTES = 1 << 22
@@ -190,6 +195,26 @@ def cmd_encode(args: argparse.Namespace) -> None:
     epoch = check_uint64(args.epoch, "--epoch")
     threads = None if args.threads is None else check_count(args.threads, "--threads", 1)
     _check_inputs(args.files)
+    if args.format in ("npy", "megatron"):
+        if args.output in (None, "-"):
+            raise ValueError(f"--format {args.format} writes files: give -o PATH"
+                             + (" (a prefix for PATH.bin and PATH.idx)" if args.format == "megatron" else ""))
+        if samples is not None or nbest is not None:
+            raise ValueError(f"--format {args.format} writes one segmentation per document")
+        tok = _load_model(args.model)
+        lines = _iter_lines(args.files)
+        if bits is not None:
+            head = list(itertools.islice(lines, BATCH_LINES))
+            alpha = _calibrate(tok, head, bits, threads)
+            lines = itertools.chain(head, lines)
+        progress = _progress_for(args)
+        summary = write_token_file(
+            tok, lines, args.output, args.format, alpha=alpha, seed=seed, epoch=epoch,
+            num_threads=threads, doc_sep=args.doc_sep, append_eod=not args.no_eod,
+            progress=progress,
+        )
+        progress.close(summary["bytes"], summary["tokens"])
+        return
     tok = _load_model(args.model)
     key = "nbest" if nbest is not None else "samples" if samples is not None else None
     fmt = _formatter(tok, args.format, key)
@@ -303,7 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     enc = sub.add_parser("encode", help="tokenize lines of text")
     enc.add_argument("files", nargs="*", help="input files (default: stdin)")
     enc.add_argument("--model", help="model file (default: the model shipped with the package)")
-    enc.add_argument("--format", choices=("pieces", "ids", "jsonl"), default="pieces")
+    enc.add_argument("--format", choices=("pieces", "ids", "jsonl", "npy", "megatron"), default="pieces",
+                     help="text formats: one line per input line; npy / megatron: all ids of the "
+                     "corpus in one flat array file (-o required), an <eos> after each document")
+    enc.add_argument("--doc-sep", choices=("line", "blank"), default="line",
+                     help="npy/megatron documents: each line, or blocks separated by blank lines")
+    enc.add_argument("--no-eod", action="store_true", help="npy/megatron: no <eos> after documents")
     enc.add_argument("--alpha", type=float, help="sample with this alpha (default: Viterbi)")
     enc.add_argument("--seed", type=int, default=0, help="random seed for sampling (default 0)")
     enc.add_argument("--epoch", type=int, default=0, help="epoch number: a fresh sample per epoch")
