@@ -132,17 +132,27 @@ class Tokenizer:
     def special_tokens(self) -> tuple[str, ...]:
         return self.model.special_tokens
 
+    def _role(self, *names: str) -> int | None:
+        for name in names:
+            i = self.model.special_id(name)
+            if i is not None:
+                return i
+        return None
+
     @property
     def pad_id(self) -> int | None:
-        return self.model.special_id("<pad>")
+        """Id of ``<pad>``, or None."""
+        return self._role("<pad>")
 
     @property
     def bos_id(self) -> int | None:
-        return self.model.special_id("<bos>")
+        """Id of ``<bos>`` (or SentencePiece's ``<s>``), or None."""
+        return self._role("<bos>", "<s>")
 
     @property
     def eos_id(self) -> int | None:
-        return self.model.special_id("<eos>")
+        """Id of ``<eos>`` (or SentencePiece's ``</s>``), or None."""
+        return self._role("<eos>", "</s>")
 
     def _check_id(self, id: Any) -> int:
         i = check_count(id, "id")
