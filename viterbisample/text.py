@@ -43,11 +43,19 @@ def pack(texts: Iterable[Text]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise TypeError(
             "expected a list of texts, got a single text; use encode() for one text"
         )
-    encoded = [to_bytes(t) for t in texts]
+    encoded = texts if isinstance(texts, list) else list(texts)
+    try:
+        # Lists of bytes, the common case in data pipelines, need no conversion.
+        joined = b"".join(encoded)
+        if any(isinstance(t, memoryview) for t in encoded):
+            raise TypeError  # len() of a memoryview counts items, not bytes
+    except TypeError:
+        encoded = [to_bytes(t) for t in encoded]
+        joined = b"".join(encoded)
     lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
     ends = np.cumsum(lengths)
     starts = ends - lengths
-    buf = np.frombuffer(b"".join(encoded), np.uint8)
+    buf = np.frombuffer(joined, np.uint8)
     if buf.size == 0:
         # Kernels read a pointer to the buffer; keep it read-only like frombuffer's, so
         # every call has the same Numba signature.
