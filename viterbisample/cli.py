@@ -100,9 +100,16 @@ def _formatter(tok: Tokenizer, fmt: str, key: str | None) -> Callable[[list[list
     if fmt == "ids":
         return lambda segs, extra: ("\t".join(" ".join(map(str, s)) for s in segs) + "\n").encode()
     if fmt == "pieces":
-        table = list(tok.special_tokens) + [_display(p) for p in tok.model.pieces]
+        shown: dict[int, str] = {i: name for i, name in enumerate(tok.special_tokens)}
+
+        def piece(i: int) -> str:  # rendered on first use: most of a vocabulary never is
+            text = shown.get(i)
+            if text is None:
+                text = shown[i] = _display(tok.model.piece_bytes(i))
+            return text
+
         return lambda segs, extra: (
-            "\t".join(" ".join(table[i] for i in s) for s in segs) + "\n"
+            "\t".join(" ".join(map(piece, s)) for s in segs) + "\n"
         ).encode("utf-8")
     if key is None:
         return lambda segs, extra: (json.dumps({"ids": segs[0]}) + "\n").encode()
@@ -370,9 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # Numba probes for BLAS when it first compiles or loads a kernel, by importing SciPy's
     # BLAS bindings; where SciPy is installed that import alone costs ~0.4 s of the
-    # command's start-up.  vsample uses no linear algebra, so in this process (only when
-    # nothing imported SciPy yet) the probe is told there is none.
-    if "scipy" not in sys.modules:
+    # command's start-up.  vsample uses no linear algebra, so in this process (unless
+    # something already imported SciPy's linear algebra) the probe is told there is none.
+    if "scipy.linalg" not in sys.modules:
         sys.modules["scipy.linalg.cython_blas"] = None  # type: ignore[assignment]
     args = build_parser().parse_args(argv)
     try:
