@@ -121,6 +121,15 @@ def _build(data, offsets, ids):
         while check[first_free] != -1:
             first_free += 1
         pos = first_free
+        n_children = 0
+        ch = c0
+        while ch != -1:
+            n_children += 1
+            ch = next_sibling[ch]
+        if n_children >= 16:
+            # A wide node rarely fits among the packed cells and searching is slow:
+            # put it past the last used cell, where every cell is free.
+            pos = max(pos, top + 1)
         while True:
             b = pos - label[c0]
             if b >= 0:
