@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats as scipy_stats
 
+from oracle import all_paths, chi_square, path_score
 from viterbisample import Tokenizer
 from viterbisample.train.seeds import count_pretokens, frequent_substrings
 
@@ -33,27 +33,8 @@ def ja() -> Tokenizer:
     return Tokenizer.from_pieces(pieces, scores)
 
 
-def all_paths(tok: Tokenizer, data: bytes) -> list[tuple[int, ...]]:
-    memo: dict[int, list[tuple[int, ...]]] = {len(data): [()]}
-
-    def from_(i: int) -> list[tuple[int, ...]]:
-        if i not in memo:
-            out = []
-            for j in range(i + 1, min(len(data), i + tok.model.max_piece_len) + 1):
-                pid = tok.model.piece_id(data[i:j])
-                if pid is not None:
-                    out += [(pid,) + rest for rest in from_(j)]
-            memo[i] = out
-        return memo[i]
-
-    return from_(0)
 
 
-def path_score(tok: Tokenizer, path) -> float:
-    total = 0.0
-    for i in path:  # left to right, as the kernels add
-        total += float(tok.model.scores[i])
-    return total
 
 
 def exact(tok: Tokenizer, data: bytes, alpha: float) -> dict[tuple[int, ...], float]:
@@ -63,23 +44,6 @@ def exact(tok: Tokenizer, data: bytes, alpha: float) -> dict[tuple[int, ...], fl
     return dict(zip(paths, probs.tolist()))
 
 
-def chi_square(observed: Counter, probs: dict, n: int) -> tuple[float, int, float]:
-    """Pearson chi-square; cells with expected count < 5 are pooled into one cell."""
-    obs, exp = [], []
-    pooled_o = pooled_e = 0.0
-    for key, p in probs.items():
-        if p * n >= 5:
-            obs.append(observed.get(key, 0))
-            exp.append(p * n)
-        else:
-            pooled_o += observed.get(key, 0)
-            pooled_e += p * n
-    if pooled_e > 0:
-        obs.append(pooled_o)
-        exp.append(pooled_e)
-    stat = float(sum((o - e) ** 2 / e for o, e in zip(obs, exp)))
-    dof = len(obs) - 1
-    return stat, dof, float(scipy_stats.chi2.sf(stat, dof))
 
 
 def total_variation(observed: Counter, probs: dict, n: int) -> float:

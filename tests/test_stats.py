@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats as scipy_stats
 
+from oracle import all_paths, chi_square, path_score
 from viterbisample import Tokenizer
 from viterbisample.train.seeds import count_pretokens, frequent_substrings
 
@@ -24,33 +24,13 @@ def tok() -> Tokenizer:
     return Tokenizer.from_pieces(pieces, scores)
 
 
-def all_paths(tok: Tokenizer, data: bytes) -> list[list[int]]:
-    """Every segmentation of data, by plain recursion over prefixes."""
-    memo: dict[int, list[list[int]]] = {len(data): [[]]}
-
-    def from_(i: int) -> list[list[int]]:
-        if i not in memo:
-            out = []
-            for j in range(i + 1, min(len(data), i + tok.model.max_piece_len) + 1):
-                pid = tok.model.piece_id(data[i:j])
-                if pid is not None:
-                    out += [[pid] + rest for rest in from_(j)]
-            memo[i] = out
-        return memo[i]
-
-    return from_(0)
 
 
-def score(tok: Tokenizer, ids: list[int]) -> float:
-    total = 0.0
-    for i in ids:
-        total += float(tok.model.scores[i])
-    return total
 
 
 def exact(tok: Tokenizer, data: bytes, alpha: float):
     paths = all_paths(tok, data)
-    logw = np.array([alpha * score(tok, p) for p in paths])
+    logw = np.array([alpha * path_score(tok, p) for p in paths])
     log_z = float(np.logaddexp.reduce(logw))
     probs = np.exp(logw - log_z)
     return paths, probs, log_z
@@ -126,7 +106,7 @@ def test_piece_counts_are_weighted_and_thread_independent(tok):
 def test_nbest_matches_enumeration(tok):
     for text in TEXTS:
         paths = all_paths(tok, text)
-        scores = sorted((score(tok, p) for p in paths), reverse=True)
+        scores = sorted((path_score(tok, p) for p in paths), reverse=True)
         for k in (1, 5, 64, len(paths) + 10):
             got = tok.nbest(text, k)
             assert len(got) == min(k, len(paths))
@@ -134,7 +114,7 @@ def test_nbest_matches_enumeration(tok):
             assert len({tuple(ids) for ids, _ in got}) == len(got)
             for ids, s in got:
                 assert tok.decode_bytes(ids) == text
-                assert score(tok, ids) == s
+                assert path_score(tok, ids) == s
         assert tok.nbest(text, 1)[0][0] == tok.encode(text)
 
 
@@ -143,29 +123,13 @@ def test_nbest_with_ties_lists_every_tied_path():
     tok = Tokenizer.from_pieces([bytes([b]) for b in range(256)] + [b"aa", b"aaa"], [-1.0] * 258)
     text = b"aaaa"
     paths = all_paths(tok, text)
-    by_score = Counter(score(tok, p) for p in paths)
+    by_score = Counter(path_score(tok, p) for p in paths)
     got = tok.nbest(text, len(paths))
     assert Counter(s for _, s in got) == by_score
     assert {tuple(ids) for ids, _ in got} == {tuple(p) for p in paths}
     assert got[0][0] == tok.encode(text)
 
 
-def chi_square(observed: Counter, probs: dict, n: int) -> tuple[float, int, float]:
-    """Pearson chi-square with cells of expected count < 5 pooled into one."""
-    obs, exp, pooled_o, pooled_e = [], [], 0.0, 0.0
-    for key, p in probs.items():
-        if p * n >= 5:
-            obs.append(observed.get(key, 0))
-            exp.append(p * n)
-        else:
-            pooled_o += observed.get(key, 0)
-            pooled_e += p * n
-    if pooled_e > 0:
-        obs.append(pooled_o)
-        exp.append(pooled_e)
-    stat = float(sum((o - e) ** 2 / e for o, e in zip(obs, exp)))
-    dof = len(obs) - 1
-    return stat, dof, float(scipy_stats.chi2.sf(stat, dof))
 
 
 @pytest.mark.parametrize("alpha", [0.1, 1.0])
@@ -218,7 +182,7 @@ def test_long_input_nbest_and_distinct_samples_are_exact_and_distinct(tok):
     assert scores == sorted(scores, reverse=True)
     assert best[0][0] == tok.encode(text)
     for ids, s in best:
-        assert score(tok, ids) == pytest.approx(s, abs=1e-9)
+        assert path_score(tok, ids) == pytest.approx(s, abs=1e-9)
     got = tok.sample_distinct(text, 0.1, 8, seed=5)
     assert len({tuple(ids) for ids, _, _ in got}) == 8
     for ids, log_prob, _ in got:

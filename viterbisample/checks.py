@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -86,6 +87,16 @@ def check_ids(ids: Any, vocab_size: int) -> np.ndarray:
             f"(0..{vocab_size - 1})"
         )
     return arr.astype(np.int64)
+
+
+def read_file(path: Any, what: str) -> bytes:
+    """The bytes of a file, or an error that says which file ``what`` was missing."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{what} is a directory, not a file: {path}") from None
 
 
 def check_texts(texts: Any) -> Sequence[Any]:

@@ -260,19 +260,25 @@ def log_partition_items(rbase, rcheck, rvalue, log_weights, max_len, buf, starts
     """log Z_alpha of items [first, last) into ``out``, in log space (exact to rounding)."""
     n_max = _longest(starts, ends, first, last)
     mass = np.empty(n_max + 1, np.float64)
+    for t in range(first, last):
+        out[t] = log_masses(rbase, rcheck, rvalue, log_weights, max_len, buf, starts[t], ends[t], False, mass)
+
+
+# -- forward-backward quantities (ALGORITHMS.md section 5) --------------------------------
+
+
+@njit(cache=True, nogil=True)
+def log_masses(base, check, value, log_weights, max_len, text, lo, hi, backward, mass):
+    """Log-domain ``mass_pass`` without sampling (its own scratch); returns log Z."""
     no_states = np.empty(0, np.uint64)
     no_bp = np.empty((0, 0), np.int32)
     terms = np.empty(max_len, np.float64)
     mids = np.empty(max_len, np.int32)
-    mstarts = np.empty(max_len, np.int64)
-    for t in range(first, last):
-        out[t] = mass_pass(
-            rbase, rcheck, rvalue, log_weights, max_len, buf, starts[t], ends[t], False, True,
-            mass, 0, no_states, no_bp, terms, mids, mstarts,
-        )
-
-
-# -- forward-backward quantities (ALGORITHMS.md section 5) --------------------------------
+    mother = np.empty(max_len, np.int64)
+    return mass_pass(
+        base, check, value, log_weights, max_len, text, lo, hi, backward, True, mass, 0,
+        no_states, no_bp, terms, mids, mother,
+    )
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -314,22 +320,13 @@ def stats_items(
     n_max = _longest(starts, ends, first, last)
     fwd = np.empty(n_max + 1, np.float64)
     bwd = np.empty(n_max + 1, np.float64)
-    no_states = np.empty(0, np.uint64)
-    no_bp = np.empty((0, 0), np.int32)
-    terms = np.empty(max_len, np.float64)
     mids = np.empty(max_len, np.int32)
     mother = np.empty(max_len, np.int64)
     for t in range(first, last):
         lo = starts[t]
         hi = ends[t]
-        out_log_z[t] = mass_pass(
-            rbase, rcheck, rvalue, log_weights, max_len, buf, lo, hi, False, True, fwd, 0,
-            no_states, no_bp, terms, mids, mother,
-        )
-        mass_pass(
-            base, check, value, log_weights, max_len, buf, lo, hi, True, True, bwd, 0,
-            no_states, no_bp, terms, mids, mother,
-        )
+        out_log_z[t] = log_masses(rbase, rcheck, rvalue, log_weights, max_len, buf, lo, hi, False, fwd)
+        log_masses(base, check, value, log_weights, max_len, buf, lo, hi, True, bwd)
         out_length[t], out_score[t] = marginal_pass(
             rbase, rcheck, rvalue, log_weights, scores, buf, lo, hi, fwd, bwd,
             item_weights[t], counts, mids, mother,
@@ -343,13 +340,10 @@ def edge_marginals(base, check, value, rbase, rcheck, rvalue, log_weights, max_l
     n = text.shape[0]
     fwd = np.empty(n + 1, np.float64)
     bwd = np.empty(n + 1, np.float64)
-    no_states = np.empty(0, np.uint64)
-    no_bp = np.empty((0, 0), np.int32)
-    terms = np.empty(max_len, np.float64)
+    log_masses(rbase, rcheck, rvalue, log_weights, max_len, text, 0, n, False, fwd)
+    log_masses(base, check, value, log_weights, max_len, text, 0, n, True, bwd)
     mids = np.empty(max_len, np.int32)
     mother = np.empty(max_len, np.int64)
-    mass_pass(rbase, rcheck, rvalue, log_weights, max_len, text, 0, n, False, True, fwd, 0, no_states, no_bp, terms, mids, mother)
-    mass_pass(base, check, value, log_weights, max_len, text, 0, n, True, True, bwd, 0, no_states, no_bp, terms, mids, mother)
     cap = 16
     e_start = np.empty(cap, np.int64)
     e_end = np.empty(cap, np.int64)
@@ -510,12 +504,10 @@ def sample_distinct(rbase, rcheck, rvalue, log_weights, lengths, max_len, text, 
     """
     n = text.shape[0]
     fwd = np.empty(n + 1, np.float64)
-    no_states = np.empty(0, np.uint64)
-    no_bp = np.empty((0, 0), np.int32)
+    log_masses(rbase, rcheck, rvalue, log_weights, max_len, text, 0, n, False, fwd)
     terms = np.empty(max_len, np.float64)
     mids = np.empty(max_len, np.int32)
     mstarts = np.empty(max_len, np.int64)
-    mass_pass(rbase, rcheck, rvalue, log_weights, max_len, text, 0, n, False, True, fwd, 0, no_states, no_bp, terms, mids, mstarts)
     cap = 64
     node_pos = np.empty(cap, np.int64)
     node_parent = np.empty(cap, np.int64)

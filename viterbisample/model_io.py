@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, IO
 
+from .checks import read_file
 from .model import Model
 
 FORMAT_NAME = "viterbisample-unigram"
@@ -121,12 +122,7 @@ def loads(text: str, source: str = "<string>") -> Model:
 def load(path: str | os.PathLike) -> Model:
     """Read a model file."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"model file not found: {path}") from None
-    except IsADirectoryError:
-        raise IsADirectoryError(f"model path is a directory, not a file: {path}") from None
+    raw = read_file(path, "model file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -67,11 +67,11 @@ import math
 import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from .checks import read_file
 from .model import Model
 from .tokenizer import Tokenizer
 
@@ -346,13 +346,7 @@ def parse_model_proto(data: bytes, source: str = "<bytes>") -> SentencePieceMode
 
 def read_sentencepiece(path: str | os.PathLike) -> SentencePieceModelFile:
     """Read a ``.model`` file (see ``parse_model_proto``)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"SentencePiece model file not found: {path}") from None
-    except IsADirectoryError:
-        raise IsADirectoryError(f"SentencePiece model path is a directory, not a file: {path}") from None
+    data = read_file(path, "SentencePiece model file")
     return parse_model_proto(data, str(path))
 
 

@@ -317,14 +317,10 @@ class Tokenizer:
         Sample d of text k uses the stream (seed, epoch, first_index + k, d), so sample 0
         equals ``encode_batch`` and ``sample_batch([x], ...)[0] == sample(x, ...)``.
         """
-        a = check_alpha(alpha)
-        draws = check_count(n, "n")
         texts = check_texts(texts)
-        flat, out_starts, counts = self._encode_texts(
-            texts, a, seed, epoch, num_threads, first_index, draws
-        )
-        rows = unpack(flat, out_starts, counts)
-        return [rows[k * draws : (k + 1) * draws] for k in range(len(texts))]
+        ids, offsets = self.sample_batch_arrays(texts, alpha, n, seed, epoch, num_threads, first_index)
+        rows = _split(ids, offsets)
+        return [rows[k * n : (k + 1) * n] for k in range(len(texts))]
 
     def encode_batch_arrays(
         self,
