@@ -44,7 +44,7 @@ from .logmath import (
     RESCALE_HIGH,
     RESCALE_LOW,
     edge_marginal,
-    exp_relative,
+    running_exp_sums,
     gumbel,
     truncated_gumbel,
 )
@@ -125,13 +125,7 @@ def mass_pass(
         if log_domain:
             for m in range(k):
                 terms[m] = mass[mother[m] - lo] + weights[mids[m]]
-            top, total = exp_relative(terms, k)
-            running = 0.0
-            for m in range(k):
-                running += terms[m]
-                terms[m] = running
-            total = running
-            mass[p] = top + math.log(total)
+            mass[p], total = running_exp_sums(terms, k)
         else:
             total = 0.0
             for m in range(k):

@@ -56,25 +56,35 @@ def logsumexp(x):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def exp_relative(terms, k):
-    """Replace log-terms ``terms[:k]`` by exp(terms - max); return (max, their sum).
+def running_exp_sums(terms, k):
+    """Replace log-terms ``terms[:k]`` by the running sums of exp(terms - max).
 
-    ``max + log(sum)`` is the logsumexp of the terms, and the replaced terms are the
-    weights a sampler draws from.  An all -inf input gives (-inf, 0) without NaN.
+    Returns (logsumexp of the terms, the last running sum).  The running sums are what a
+    sampler draws from (``lattice._choose``); an all -inf input gives (-inf, 0), no NaN.
     """
     top = -np.inf
     for m in range(k):
         if terms[m] > top:
             top = terms[m]
-    total = 0.0
     if top == -np.inf:
         for m in range(k):
             terms[m] = 0.0
-        return top, total
+        return top, 0.0
+    running = 0.0
     for m in range(k):
-        terms[m] = math.exp(terms[m] - top)
-        total += terms[m]
-    return top, total
+        running += math.exp(terms[m] - top)
+        terms[m] = running
+    return top + math.log(running), running
+
+
+@njit(cache=True, nogil=True)
+def inclusion_probability(log_q, kappa):
+    """Estimated probability that a path of log-probability ``log_q`` is in a Gumbel-top-k
+    sample whose (k+1)-th perturbed value is ``kappa``: 1 - exp(-exp(log_q - kappa))
+    (Kool et al., 2019); 1 when no path was left out (kappa = -inf)."""
+    if kappa == -np.inf:
+        return 1.0
+    return -math.expm1(-math.exp(min(log_q - kappa, 700.0)))
 
 
 @njit(cache=True, nogil=True)

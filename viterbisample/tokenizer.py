@@ -32,7 +32,7 @@ from .checks import (
     check_texts,
     check_uint64,
 )
-from .logmath import tempered_linear_weights, tempered_log_weights
+from .logmath import inclusion_probability, tempered_linear_weights, tempered_log_weights
 from .model import DEFAULT_SPECIAL_TOKENS, Model
 from .rng import stream_key
 from .text import Text, pack, to_bytes, unpack
@@ -665,9 +665,9 @@ class Tokenizer:
                     kappa_rest = float(keys[-1]) if len(paths) == n else -math.inf
                     paths = [best] + paths[: n - 1]
                     logq = [self.log_prob(data, best, a)] + logq[: n - 1]
-                incl = [1.0] + [_inclusion(q, kappa_rest) for q in logq[1:]]
+                incl = [1.0] + [inclusion_probability(q, kappa_rest) for q in logq[1:]]
             else:
-                incl = [_inclusion(q, kappa) for q in logq]
+                incl = [inclusion_probability(q, kappa) for q in logq]
             return list(zip(paths, logq, incl))
 
         return self._per_text(keyed, num_threads, one)
@@ -781,14 +781,6 @@ def _split(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
     flat = ids.tolist()
     bounds = offsets.tolist()
     return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-def _inclusion(log_q: float, kappa: float) -> float:
-    """Estimated P(path in a Gumbel-top-k sample) = 1 - exp(-exp(log_q - kappa)), with kappa
-    the (k+1)-th perturbed value; 1 when no path was left out (kappa = -inf)."""
-    if kappa == -math.inf:
-        return 1.0
-    return -math.expm1(-math.exp(min(log_q - kappa, 700.0)))
 
 
 def _solve_decreasing(f: Any, target: float, what: str, hi_limit: float = 1e4) -> float:
