@@ -212,6 +212,8 @@ def test_alpha_for_length_hits_the_target(tok):
 def test_bad_arguments(tok):
     with pytest.raises(ValueError, match="k must be >= 1"):
         tok.nbest("abc", 0)
+    with pytest.raises(ValueError, match="split the text or lower k"):
+        tok.nbest("abc" * 1000, 10**7)
     with pytest.raises(ValueError, match="alpha"):
         tok.entropy("abc", -1)
     with pytest.raises(ValueError, match="by must be"):

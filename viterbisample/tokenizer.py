@@ -43,6 +43,8 @@ _MIN_PARALLEL_BYTES = 1 << 16
 # Sums over a batch (expected piece counts) are reduced over chunks of this size, in
 # order, so they are bit-identical for any number of threads.
 _SUM_CHUNK_BYTES = 1 << 18
+# The exact k-best tables take (n + 1) * k * 16 bytes; refuse rather than exhaust memory.
+_NBEST_MEMORY_LIMIT = 8 << 30
 
 
 def _hex_bytes(err: UnicodeDecodeError) -> tuple[str, int]:
@@ -584,6 +586,13 @@ class Tokenizer:
         """``nbest`` of each text, in parallel."""
         k = check_count(k, "k", 1)
         texts = [to_bytes(t) for t in check_texts(texts)]
+        longest = max(map(len, texts), default=0)
+        if (longest + 1) * k * 16 > _NBEST_MEMORY_LIMIT:
+            raise ValueError(
+                f"nbest keeps k = {k} partial paths per byte (16 bytes each): a text of "
+                f"{longest} bytes would need {(longest + 1) * k * 16 / 1e9:.1f} GB; split the "
+                f"text or lower k (limit {_NBEST_MEMORY_LIMIT / 1e9:.0f} GB)"
+            )
         m = self.model
         rt = m.suffix_trie
 
