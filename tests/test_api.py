@@ -269,3 +269,13 @@ def test_default_model():
     assert all(tok.model.piece_id(bytes([b])) is not None for b in range(256))
     assert tok.decode(tok.encode("Hello, 世界")) == "Hello, 世界"
     assert Tokenizer.default() is tok
+
+
+def test_import_pulls_in_no_optional_dependency():
+    import subprocess
+    import sys
+
+    code = "import sys, viterbisample; print(sorted(m for m in ('sentencepiece', 'tokenizers', 'hypothesis') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": ""}).stdout
+    assert out.strip() == "[]"
