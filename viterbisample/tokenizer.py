@@ -401,7 +401,6 @@ class Tokenizer:
         per output (item-major, ``draws`` per item), its start and its length."""
         m = self.model
         trie = m.suffix_trie
-        n_items = len(starts)
         item_lengths = ends - starts
         out_lengths = np.repeat(item_lengths, draws)
         out_starts = np.zeros(len(out_lengths), np.int64)
