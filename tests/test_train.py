@@ -84,3 +84,38 @@ def test_bad_sizes_and_empty_corpus(corpus):
         Trainer(100).run(units, counts)
     with pytest.raises(ValueError, match="corpus is empty"):
         Trainer(1000).run([], np.zeros(0))
+
+
+def test_train_through_the_cli_round_trips_every_line(tmp_path):
+    from viterbisample import Tokenizer
+    from viterbisample.cli import main
+
+    lines = (CORPORA / "en_botchan.txt").read_bytes().split(b"\n")[100:900] + [b"\xff\xfe odd bytes"]
+    src = tmp_path / "train.txt"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    model = tmp_path / "m.json"
+    assert main(["train", str(src), "--vocab-size", "700", "-o", str(model), "--split", "whitespace", "-q"]) == 0
+    tok = Tokenizer.load(model)
+    assert tok.vocab_size == 700
+    for line in lines:
+        assert tok.decode_bytes(tok.encode(line)) == line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "train.txt"]
+
+
+def test_train_api_inputs_and_errors(tmp_path):
+    from viterbisample import train
+
+    texts = ["the cat sat on the mat", "the dog sat on the log"] * 50
+    tok = train(texts, 265, split="gpt", user_pieces=["zebra"])
+    assert tok.vocab_size == 265 and tok.piece_to_id("zebra") >= 0
+    with pytest.warns(UserWarning, match="the corpus supports only"):
+        small = train(texts, 1000)
+    assert 259 < small.vocab_size < 1000
+    with pytest.raises(ValueError, match="corpus is empty"):
+        train(["", ""], 300)
+    with pytest.raises(ValueError, match="vocab_size must be at least 259"):
+        train(texts, 200)
+    with pytest.raises(FileNotFoundError, match="training file not found"):
+        train([tmp_path / "missing.txt"], 300)
+    sampled = train(texts, 262, max_lines=20, seed=1)
+    assert sampled.model == train(texts, 262, max_lines=20, seed=1).model

@@ -6,6 +6,7 @@ kernels.  See ``Tokenizer`` for the API.
 
 from .model import Model
 from .tokenizer import Tokenizer
+from .train import train
 
 __version__ = "0.1.0"
-__all__ = ["Model", "Tokenizer", "__version__"]
+__all__ = ["Model", "Tokenizer", "train", "__version__"]

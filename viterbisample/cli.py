@@ -4,6 +4,7 @@
                    [--seed S] [--epoch E] [--samples K] [--threads T] [-o OUT]
     vsample decode [FILE ...] [--model M] [-o OUT]
     vsample stats  [FILE ...] [--model M] [--alpha A] [--format text|jsonl] [--sum]
+    vsample train  FILE ... --vocab-size N -o MODEL [--split none|whitespace|gpt|REGEX]
 
 ``encode --format npy -o OUT.npy`` and ``--format megatron -o PREFIX`` write the ids of a
 whole corpus as one flat array (see ``token_files``), streaming, with a progress line.
@@ -303,6 +304,32 @@ def cmd_stats(args: argparse.Namespace) -> None:
     _write_output(args.output, produce)
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .train import train
+
+    _check_inputs(args.files)
+    if args.output in (None, "-"):
+        raise ValueError("vsample train writes a model file: give -o MODEL")
+    threads = None if args.threads is None else check_count(args.threads, "--threads", 1)
+    show = sys.stderr.isatty() and not args.quiet
+    start = time.monotonic()
+
+    def log(message: str) -> None:
+        if show:
+            print(f"vsample train [{time.monotonic() - start:7.1f}s] {message}", file=sys.stderr)
+
+    tok = train(
+        [Path(p) for p in args.files], check_count(args.vocab_size, "--vocab-size", 1),
+        max_piece_bytes=args.max_piece_bytes, split=None if args.split == "none" else args.split,
+        split_digits=args.split_digits, user_pieces=args.user_piece or (),
+        max_lines=args.max_lines, seed=args.seed, threads=threads, log=log,
+    )
+    tok.save(args.output)
+    log(f"wrote {args.output}: {tok.vocab_size} ids")
+
+
 def cmd_decode(args: argparse.Namespace) -> None:
     _check_inputs(args.files)
     tok = _load_model(args.model)
@@ -365,6 +392,21 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--threads", type=int, help="worker threads (default: all cores)")
     st.add_argument("-o", "--output", help="output file, written atomically (default: stdout)")
     st.set_defaults(func=cmd_stats)
+
+    tr = sub.add_parser("train", help="train a Unigram vocabulary on text files")
+    tr.add_argument("files", nargs="+", help="training files (one text per line)")
+    tr.add_argument("--vocab-size", type=int, required=True, help="ids in the model, special tokens included")
+    tr.add_argument("-o", "--output", required=True, help="model file to write (atomically)")
+    tr.add_argument("--max-piece-bytes", type=int, default=16)
+    tr.add_argument("--split", default="none",
+                    help="pre-tokenization: none (pieces may span spaces), whitespace, gpt, or a regex")
+    tr.add_argument("--split-digits", action="store_true", help="keep digits as single bytes")
+    tr.add_argument("--user-piece", action="append", help="a piece always kept (repeatable)")
+    tr.add_argument("--max-lines", type=int, help="train on a seeded random sample of this many lines")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    tr.set_defaults(func=cmd_train)
 
     dec = sub.add_parser("decode", help="turn lines of ids (encode --format ids) back into text")
     dec.add_argument("files", nargs="*", help="input files (default: stdin)")

@@ -23,6 +23,7 @@ Rounds of EM and pruning repeat until the vocabulary has exactly ``vocab_size`` 
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -163,10 +164,12 @@ class Trainer:
             pieces, logp = self._prune(pieces, logp, units, counts, protected, target)
             final = len(pieces) <= target
         if len(pieces) < target:
-            self.log(
-                f"the corpus supports only {len(pieces) + n_special} ids; stopping below "
-                f"vocab_size={self.vocab_size}"
+            message = (
+                f"the corpus supports only {len(pieces) + n_special} ids (pieces seen at least "
+                f"twice, plus the 256 bytes); the model stops below vocab_size={self.vocab_size}"
             )
+            self.log(message)
+            warnings.warn(message, stacklevel=3)
         return self._tokenizer(pieces, logp)
 
     def _prune(self, pieces, logp, units, counts, protected, target):
