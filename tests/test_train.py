@@ -119,3 +119,15 @@ def test_train_api_inputs_and_errors(tmp_path):
         train([tmp_path / "missing.txt"], 300)
     sampled = train(texts, 262, max_lines=20, seed=1)
     assert sampled.model == train(texts, 262, max_lines=20, seed=1).model
+
+
+def test_seeds_from_a_sample_of_a_large_corpus(corpus, monkeypatch):
+    from viterbisample.train import trainer as trainer_module
+
+    units, counts = corpus
+    monkeypatch.setattr(trainer_module, "SEED_SAMPLE_BYTES", 20_000)
+    a = Trainer(500, threads=2).run(units, counts)
+    b = Trainer(500, threads=1).run(units, counts)
+    assert a.vocab_size == 500 and a.model == b.model
+    for u in units[:50]:
+        assert a.decode_bytes(a.encode(u)) == u

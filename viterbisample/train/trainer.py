@@ -43,6 +43,9 @@ def _utf8_whole(piece: bytes) -> bool:
         return False
 
 
+SEED_SAMPLE_BYTES = 4_000_000
+
+
 def seed_pieces(
     units: list[bytes],
     counts: np.ndarray,
@@ -52,7 +55,19 @@ def seed_pieces(
     split_digits: bool,
     min_count: float = 2.0,
 ) -> tuple[list[bytes], np.ndarray]:
-    """The ``size`` best multi-byte seeds by count * length, with their counts."""
+    """The ``size`` best multi-byte seeds by count * length, with their counts.
+
+    Seeds only need to contain the pieces EM will keep, so past ``SEED_SAMPLE_BYTES`` of
+    distinct units they are counted on a seeded random sample of units of that size (EM
+    then scores them on the whole corpus).
+    """
+    total = sum(map(len, units))
+    if total > SEED_SAMPLE_BYTES:
+        order = np.random.default_rng(0).permutation(len(units))
+        sizes = np.fromiter((len(units[i]) for i in order), np.int64, len(units))
+        take = np.sort(order[: int(np.searchsorted(np.cumsum(sizes), SEED_SAMPLE_BYTES)) + 1])
+        units = [units[i] for i in take]
+        counts = counts[take]
     buf, starts, ends = pack(units)
     pos, length, count, byte_counts = count_substrings(
         buf, starts, ends, counts.astype(np.float64), max_piece_bytes, min_count
