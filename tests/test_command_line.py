@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +10,6 @@ import pytest
 from viterbisample import Tokenizer
 from viterbisample.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
 LINES = [b"The cat sat on the mat.", b"\xff\xfe not UTF-8 \xc3", b"", b"CRLF line\r", "吾輩は猫である".encode()]
 
 
@@ -22,13 +18,6 @@ def infile(tmp_path) -> Path:
     path = tmp_path / "in.txt"
     path.write_bytes(b"\n".join(LINES) + b"\n")
     return path
-
-
-def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "viterbisample.cli", *args], input=stdin, capture_output=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
 
 
 def test_ids_then_decode_restores_the_bytes(infile, tmp_path):
@@ -41,29 +30,28 @@ def test_ids_then_decode_restores_the_bytes(infile, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["pieces", "ids", "jsonl"])
-def test_one_output_line_per_input_line(infile, capsysbinary, fmt):
+def test_one_output_line_per_input_line(infile, capsysbinary, default_tok, fmt):
     assert main(["encode", str(infile), "--format", fmt]) == 0
     out = capsysbinary.readouterr().out.split(b"\n")
     assert out[-1] == b"" and len(out) - 1 == len(LINES)
-    tok = Tokenizer.default()
     if fmt == "jsonl":
-        assert [json.loads(x)["ids"] for x in out[:-1]] == tok.encode_batch(LINES)
+        assert [json.loads(x)["ids"] for x in out[:-1]] == default_tok.encode_batch(LINES)
     if fmt == "ids":
-        assert [[int(i) for i in x.split()] for x in out[:-1]] == tok.encode_batch(LINES)
+        assert [[int(i) for i in x.split()] for x in out[:-1]] == default_tok.encode_batch(LINES)
     if fmt == "pieces":
-        assert out[0].decode().split(" ") == [p.replace(" ", "\u2581") for p in tok.tokenize(LINES[0])]
+        assert out[0].decode().split(" ") == [p.replace(" ", "\u2581") for p in default_tok.tokenize(LINES[0])]
         assert b"\t" not in out[3] and b"\r" not in out[3]
 
 
-def test_stdin_and_several_files(infile, capsysbinary, monkeypatch):
-    r = run("encode", "--format", "ids", stdin=infile.read_bytes())
+def test_stdin_and_several_files(infile, capsysbinary, run_python):
+    r = run_python("-m", "viterbisample.cli", "encode", "--format", "ids", stdin=infile.read_bytes())
     assert r.returncode == 0, r.stderr
     assert main(["encode", str(infile), str(infile), "--format", "ids"]) == 0
     two = capsysbinary.readouterr().out
     assert two == r.stdout * 2
 
 
-def test_sampling_is_reproducible_and_epochs_differ(infile, capsysbinary):
+def test_sampling_is_reproducible_and_epochs_differ(infile, capsysbinary, default_tok):
     def sample(*extra):
         assert main(["encode", str(infile), "--format", "ids", "--alpha", "0.3", "--seed", "4", *extra]) == 0
         return capsysbinary.readouterr().out
@@ -71,15 +59,13 @@ def test_sampling_is_reproducible_and_epochs_differ(infile, capsysbinary):
     assert sample("--epoch", "1") != sample()
     three = sample("--samples", "3").split(b"\n")[0].split(b"\t")
     assert len(three) == 3
-    tok = Tokenizer.default()
-    assert [[int(i) for i in s.split()] for s in three] == tok.sample_batch([LINES[0]], 0.3, 3, seed=4)[0]
+    assert [[int(i) for i in s.split()] for s in three] == default_tok.sample_batch([LINES[0]], 0.3, 3, seed=4)[0]
 
 
-def test_nbest_distinct_and_calibrated_sampling(infile, capsysbinary):
+def test_nbest_distinct_and_calibrated_sampling(infile, capsysbinary, default_tok):
     assert main(["encode", str(infile), "--nbest", "3", "--format", "jsonl"]) == 0
     first = json.loads(capsysbinary.readouterr().out.split(b"\n")[0])
-    tok = Tokenizer.default()
-    assert [e["ids"] for e in first["nbest"]] == [ids for ids, _ in tok.nbest(LINES[0], 3)]
+    assert [e["ids"] for e in first["nbest"]] == [ids for ids, _ in default_tok.nbest(LINES[0], 3)]
     assert main(["encode", str(infile), "--alpha", "0.5", "--samples", "4", "--without-replacement",
                  "--format", "jsonl"]) == 0
     rows = [json.loads(x) for x in capsysbinary.readouterr().out.split(b"\n")[:-1]]
@@ -89,14 +75,13 @@ def test_nbest_distinct_and_calibrated_sampling(infile, capsysbinary):
     assert b"alpha = " in captured.err and len(captured.out.split(b"\n")) == len(LINES) + 1
 
 
-def test_stats(infile, capsysbinary):
+def test_stats(infile, capsysbinary, default_tok):
     assert main(["stats", str(infile), "--alpha", "0.5", "--format", "jsonl"]) == 0
     rows = [json.loads(x) for x in capsysbinary.readouterr().out.split(b"\n")[:-1]]
-    tok = Tokenizer.default()
     assert len(rows) == len(LINES)
-    assert rows[0]["log_z"] == pytest.approx(tok.log_partition(LINES[0], 0.5), abs=1e-9)
-    assert rows[0]["entropy"] == pytest.approx(tok.entropy(LINES[0], 0.5), abs=1e-9)
-    assert rows[0]["viterbi_length"] == len(tok.encode(LINES[0]))
+    assert rows[0]["log_z"] == pytest.approx(default_tok.log_partition(LINES[0], 0.5), abs=1e-9)
+    assert rows[0]["entropy"] == pytest.approx(default_tok.entropy(LINES[0], 0.5), abs=1e-9)
+    assert rows[0]["viterbi_length"] == len(default_tok.encode(LINES[0]))
     assert main(["stats", str(infile), "--sum", "--format", "jsonl"]) == 0
     total = json.loads(capsysbinary.readouterr().out)
     assert total["bytes"] == sum(map(len, LINES))
@@ -120,7 +105,7 @@ def test_model_option(infile, tmp_path, capsysbinary):
     (["decode", "{words}"], b"line 1: expected token ids"),
     (["decode", "{huge}"], b"line 1: token id 99999999 is out of range"),
 ])
-def test_errors_are_one_line_without_traceback(infile, tmp_path, args, message):
+def test_errors_are_one_line_without_traceback(infile, tmp_path, run_python, args, message):
     files = {
         "infile": infile, "missing": tmp_path / "nope.txt", "bad": tmp_path / "bad.json",
         "words": tmp_path / "words.txt", "huge": tmp_path / "huge.txt",
@@ -128,7 +113,7 @@ def test_errors_are_one_line_without_traceback(infile, tmp_path, args, message):
     files["bad"].write_text('{"format": "viterbisample-unigram", "version": 1, "pieces": [', "utf-8")
     files["words"].write_text("hello world\n", "utf-8")
     files["huge"].write_text("1 99999999\n", "utf-8")
-    r = run(*[a.format(**{k: str(v) for k, v in files.items()}) for a in args])
+    r = run_python("-m", "viterbisample.cli", *[a.format(**{k: str(v) for k, v in files.items()}) for a in args])
     assert r.returncode != 0
     assert r.stderr.startswith(b"vsample: error:") and message in r.stderr
     assert r.stderr.count(b"\n") == 1 and b"Traceback" not in r.stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,17 +28,8 @@ from viterbisample.spm_import import (
     sentencepiece_input,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SP_MODELS = SHARED / "sp_test_models"
-CORPORA = SHARED / "corpora"
 MODEL_FILES = ["test_model.model", "test_ja_model.model"]
 META = "\u2581"
-
-
-def _need(path: Path) -> Path:
-    if not path.exists():
-        raise FileNotFoundError(f"shared test data not found: {path}")
-    return path
 
 
 # -- a minimal protobuf writer, for hand-built models ------------------------------------
@@ -143,8 +133,8 @@ def test_empty_file(tmp_path):
 
 
 @pytest.mark.parametrize("name", MODEL_FILES)
-def test_truncated_real_model_raises_value_error(name):
-    data = _need(SP_MODELS / name).read_bytes()
+def test_truncated_real_model_raises_value_error(shared_file, name):
+    data = shared_file(f"sp_test_models/{name}").read_bytes()
     rng = random.Random(1)
     # The start, the end, random places, and piece boundaries (a well-formed prefix that
     # lacks the normalizer spec); a sample of each, since a late cut parses most of the file.
@@ -264,8 +254,8 @@ def test_sentencepiece_input():
 
 
 @pytest.mark.parametrize("name", MODEL_FILES)
-def test_real_models_load(name):
-    path = _need(SP_MODELS / name)
+def test_real_models_load(shared_file, name):
+    path = shared_file(f"sp_test_models/{name}")
     imp = import_sentencepiece(path)
     info = read_sentencepiece(path)
     assert imp.tokenizer.special_tokens == ("<unk>", "<s>", "</s>")
@@ -289,11 +279,11 @@ def _spm_path_score(sp, ids, pieces, unk_score):
 
 
 @pytest.mark.parametrize("model_name", MODEL_FILES)
-@pytest.mark.parametrize("corpus", ["en_botchan.txt", "ja_wagahaiwa_nekodearu.txt"])
-def test_viterbi_parity_with_sentencepiece(model_name, corpus):
+@pytest.mark.parametrize("corpus", ["en_lines", "ja_lines"])
+def test_viterbi_parity_with_sentencepiece(request, shared_file, model_name, corpus):
     import sentencepiece as spm
-    model_path = _need(SP_MODELS / model_name)
-    lines = [x for x in _need(CORPORA / corpus).read_text("utf-8").split("\n") if x]
+    model_path = shared_file(f"sp_test_models/{model_name}")
+    lines = [x.decode("utf-8") for x in request.getfixturevalue(corpus) if x]
     sp = spm.SentencePieceProcessor(model_file=str(model_path))
     imp = import_sentencepiece(model_path)
     tok = imp.tokenizer
@@ -329,11 +319,11 @@ def test_viterbi_parity_with_sentencepiece(model_name, corpus):
     assert same_tokens >= 0.99 * len(texts), f"{same_tokens} of {len(texts)} lines tokenized alike"
 
 
-def test_corrupted_real_model_loads_or_raises_value_error():
+def test_corrupted_real_model_loads_or_raises_value_error(shared_file):
     """Random byte flips anywhere in a real file: a clean error or a valid model."""
     from viterbisample.spm_import import convert
 
-    data = _need(SP_MODELS / "test_model.model").read_bytes()
+    data = shared_file("sp_test_models/test_model.model").read_bytes()
     rng = random.Random(3)
     for _ in range(100):
         buf = bytearray(data)

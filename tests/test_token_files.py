@@ -12,17 +12,10 @@ from viterbisample import Tokenizer
 from viterbisample.cli import main
 from viterbisample.token_files import read_megatron, write_token_file
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpora"
-
 
 @pytest.fixture(scope="module")
-def tok() -> Tokenizer:
-    return Tokenizer.default()
-
-
-@pytest.fixture(scope="module")
-def lines() -> list[bytes]:
-    return (CORPORA / "en_botchan.txt").read_bytes().split(b"\n")[300:900]
+def lines(en_lines) -> list[bytes]:
+    return en_lines[300:900]
 
 
 def expected_ids(tok, docs, **kw) -> list[int]:
@@ -47,38 +40,38 @@ def read_megatron_by_hand(prefix: Path):
 
 
 @pytest.mark.parametrize("alpha", [None, 0.1])
-def test_npy_round_trip_and_batch_independence(tok, lines, tmp_path, alpha):
-    ref = expected_ids(tok, lines, alpha=alpha, seed=3, epoch=1)
+def test_npy_round_trip_and_batch_independence(default_tok, lines, tmp_path, alpha):
+    ref = expected_ids(default_tok, lines, alpha=alpha, seed=3, epoch=1)
     for batch_bytes, threads in ((1 << 22, 2), (500, 1)):
         path = tmp_path / f"t{batch_bytes}.npy"
-        summary = write_token_file(tok, iter(lines), path, "npy", alpha=alpha, seed=3, epoch=1,
+        summary = write_token_file(default_tok, iter(lines), path, "npy", alpha=alpha, seed=3, epoch=1,
                                    num_threads=threads, batch_bytes=batch_bytes)
         arr = np.load(path, mmap_mode="r")
         assert arr.dtype == np.uint16 and arr.tolist() == ref
         assert summary["documents"] == len(lines) and summary["tokens"] == len(ref)
 
 
-def test_megatron_layout_for_three_documents(tok, tmp_path):
+def test_megatron_layout_for_three_documents(default_tok, tmp_path):
     docs = [b"one", b"two words", b""]
-    write_token_file(tok, iter(docs), tmp_path / "d", "megatron")
+    write_token_file(default_tok, iter(docs), tmp_path / "d", "megatron")
     magic, version, code, sizes, pointers, doc_index = read_megatron_by_hand(tmp_path / "d")
-    lengths = [len(tok.encode(d)) + 1 for d in docs]
+    lengths = [len(default_tok.encode(d)) + 1 for d in docs]
     assert (magic, version, code) == (b"MMIDIDX\x00\x00", 1, 8)
     assert sizes == lengths
     assert pointers == [0, 2 * lengths[0], 2 * (lengths[0] + lengths[1])]
     assert doc_index == [0, 1, 2, 3]
     tokens = np.fromfile(tmp_path / "d.bin", "<u2")
-    assert tokens.tolist() == expected_ids(tok, docs)
+    assert tokens.tolist() == expected_ids(default_tok, docs)
     t, s, p, d = read_megatron(tmp_path / "d")
     assert t.tolist() == tokens.tolist() and s.tolist() == sizes and p.tolist() == pointers
 
 
-def test_blank_line_documents(tok, tmp_path):
+def test_blank_line_documents(default_tok, tmp_path):
     lines = [b"first para", b"still first", b"", b"", b"second", b"\r", b"third"]
-    write_token_file(tok, iter(lines), tmp_path / "b", "megatron", doc_sep="blank")
+    write_token_file(default_tok, iter(lines), tmp_path / "b", "megatron", doc_sep="blank")
     docs = [b"first para\nstill first", b"second", b"third"]
     t, sizes, _, doc_index = read_megatron(tmp_path / "b")
-    assert t.tolist() == expected_ids(tok, docs)
+    assert t.tolist() == expected_ids(default_tok, docs)
     assert doc_index.tolist() == [0, 1, 2, 3] and len(sizes) == 3
 
 
@@ -97,30 +90,30 @@ def test_large_vocabularies_use_32_bit_ids(tmp_path):
     assert t.tolist() == np.load(tmp_path / "big.npy").tolist() == expected_ids(big, docs)
 
 
-def test_failure_leaves_nothing_behind(tok, lines, tmp_path):
+def test_failure_leaves_nothing_behind(default_tok, lines, tmp_path):
     def broken():
         yield from lines[:100]
         raise KeyboardInterrupt
 
     for fmt, target in (("npy", tmp_path / "x.npy"), ("megatron", tmp_path / "x")):
         with pytest.raises(KeyboardInterrupt):
-            write_token_file(tok, broken(), target, fmt, batch_bytes=200)
+            write_token_file(default_tok, broken(), target, fmt, batch_bytes=200)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_empty_input(tok, tmp_path):
-    write_token_file(tok, iter([]), tmp_path / "e.npy", "npy")
+def test_empty_input(default_tok, tmp_path):
+    write_token_file(default_tok, iter([]), tmp_path / "e.npy", "npy")
     assert np.load(tmp_path / "e.npy").shape == (0,)
-    write_token_file(tok, iter([]), tmp_path / "e", "megatron")
+    write_token_file(default_tok, iter([]), tmp_path / "e", "megatron")
     t, s, p, d = read_megatron(tmp_path / "e")
     assert len(t) == len(s) == len(p) == 0 and d.tolist() == [0]
 
 
-def test_cli_formats(tok, lines, tmp_path):
+def test_cli_formats(default_tok, lines, tmp_path):
     src = tmp_path / "in.txt"
     src.write_bytes(b"\n".join(lines[:50]) + b"\n")
     assert main(["encode", str(src), "--format", "npy", "-o", str(tmp_path / "o.npy"), "--alpha", "0.2", "--seed", "9"]) == 0
-    assert np.load(tmp_path / "o.npy").tolist() == expected_ids(tok, lines[:50], alpha=0.2, seed=9)
+    assert np.load(tmp_path / "o.npy").tolist() == expected_ids(default_tok, lines[:50], alpha=0.2, seed=9)
     assert main(["encode", str(src), "--format", "megatron", "-o", str(tmp_path / "m")]) == 0
-    assert read_megatron(tmp_path / "m")[0].tolist() == expected_ids(tok, lines[:50])
+    assert read_megatron(tmp_path / "m")[0].tolist() == expected_ids(default_tok, lines[:50])
     assert main(["encode", str(src), "--format", "npy"]) == 1  # needs -o
