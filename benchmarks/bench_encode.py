@@ -1,11 +1,12 @@
-"""Encoding throughput: viterbisample against SentencePiece (and Hugging Face tokenizers)
-on one vocabulary.
+"""Encoding throughput: viterbisample against SentencePiece (and Hugging Face tokenizers,
+BytePiece) on one vocabulary.
 
 Trains a SentencePiece Unigram model (byte_fallback) on a seeded sample of a shared corpus,
 cached in ``benchmarks/.cache``; imports it with ``load_sentencepiece`` so every tokenizer
 segments with the same pieces and scores; checks that the Viterbi segmentations agree; then
 times each task on one thread (and on all cores), interleaving the tasks round by round and
-reporting the best and the median of the rounds.  Results go to
+reporting the best and the median of the rounds.  BytePiece cannot import that model: it
+gets its own of the same size, trained on the same sample and cached beside it.  Results go to
 ``benchmarks/results/encode-<corpus>.json`` and ``.md``.  See ``benchmarks/README.md``.
 
     python benchmarks/bench_encode.py [--corpus en_python_docs.txt] [--vocab-size 8000]
@@ -87,6 +88,7 @@ def machine_info() -> dict:
         "numba": version_of("numba"),
         "sentencepiece": version_of("sentencepiece"),
         "tokenizers": version_of("tokenizers"),
+        "bytepiece": version_of("bytepiece"),
         "viterbisample_git": git_state(),
         "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS"),
         "load_average_at_start": load_average(),
@@ -185,6 +187,37 @@ def hf_tokenizers(model_path: Path, alpha: float):
     viterbi = HFTokenizer(models.Unigram(vocab, unk_id=unk, byte_fallback=True))
     sampler = HFTokenizer(models.Unigram(vocab, unk_id=unk, byte_fallback=True, alpha=alpha))
     return viterbi, sampler
+
+
+def bytepiece_model(corpus: Path, sha: str, lines: list[str], args):
+    """A BytePiece tokenizer of ``args.vocab_size`` pieces trained on the training sample of
+    ``trained_model`` (cached in the same way), and its training time (None when cached);
+    None and a reason when bytepiece is not usable."""
+    try:
+        import ahocorasick
+        from bytepiece import Tokenizer as BPTokenizer
+        from bytepiece import Trainer as BPTrainer
+    except ImportError:
+        return None, "bytepiece is not installed: skipping it (see benchmarks/README.md)"
+    if ahocorasick.unicode:
+        return None, "pyahocorasick is built in unicode mode: skipping bytepiece (see README)"
+    lines = [x for x in lines if x]
+    key = f"{corpus.stem}-{sha[:16]}-v{args.vocab_size}-t{args.train_mb:g}mb-s{args.seed}"
+    path = CACHE / f"{key}.bytepiece.json"
+    seconds = None
+    if not path.exists():
+        print(f"training a {args.vocab_size}-piece BytePiece model on the same sample "
+              "(cached afterwards) ...", flush=True)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        sample = sample_lines(lines, args.train_mb, args.seed)
+        t0 = time.perf_counter()
+        trainer = BPTrainer(order=6, max_vocab_size=args.vocab_size, min_count=2)
+        trainer.train(sample, workers=os.cpu_count() or 1)
+        seconds = time.perf_counter() - t0
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        trainer.save(str(tmp))
+        os.replace(tmp, path)
+    return (BPTokenizer(str(path)), seconds), None
 
 
 # -- start-up in a fresh process -------------------------------------------------------------
@@ -363,6 +396,13 @@ def main(argv: list[str] | None = None) -> int:
     if hf is None and not args.no_peers:
         print("Hugging Face tokenizers is not installed: skipping it (pip install tokenizers)")
     hf_in = [x.replace(" ", META) for x in ours_in]
+    bp = None
+    if not args.no_peers:
+        got, why = bytepiece_model(corpus, sha, all_lines, args)
+        if got is None:
+            print(why)
+        else:
+            bp, startup["bytepiece_train_seconds"] = got
 
     # Agreement of the Viterbi segmentations, before any timing.
     our_ids = tok.encode_batch(ours_in)
@@ -430,6 +470,12 @@ def main(argv: list[str] | None = None) -> int:
                  what=f"sample alpha={a:g}, `encode_batch_fast`", threads=1,
                  before=hf[1].model._clear_cache, fn=lambda: hf[1].encode_batch_fast(hf_in)),
         ]
+    if bp is not None:
+        # Its own vocabulary (same size, same training sample); original lines, one call
+        # per line (it has no batch call), normalized (NFC) by itself.
+        tasks.append(dict(key="bp_viterbi", who="bytepiece",
+                          what=f"Viterbi, `encode(line)`, own {bp.vocab_size}-id model",
+                          threads=1, fn=lambda: [bp.encode(x) for x in lines]))
     for task in tasks:
         task["times"] = []
         fn = task["fn"]
@@ -462,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         "sentencepiece sampling / sentencepiece Viterbi": ratio("sp_sample", "sp_viterbi"),
         "vs Viterbi / tokenizers Viterbi": ratio("vs_viterbi", "hf_viterbi"),
         "vs sampling / tokenizers sampling": ratio("vs_sample", "hf_sample"),
+        "vs Viterbi / bytepiece Viterbi (its own vocabulary)": ratio("vs_viterbi", "bp_viterbi"),
     }
     ratios = {k: v for k, v in ratios.items() if v is not None}
     scaled = lambda v, f: {k: x * f for k, x in v.items()}  # noqa: E731
@@ -527,7 +574,8 @@ def markdown(r: dict) -> str:
         "",
         f"Machine: {m['cpu']}, {m['usable_cpus']} usable CPUs; Python {m['python']}, numpy "
         f"{m['numpy']}, numba {m['numba']}, sentencepiece {m['sentencepiece'] or 'absent'}, "
-        f"tokenizers {m['tokenizers'] or 'absent'}; viterbisample {m['viterbisample_git']}. "
+        f"tokenizers {m['tokenizers'] or 'absent'}, bytepiece {m.get('bytepiece') or 'absent'}; "
+        f"viterbisample {m['viterbisample_git']}. "
         f"{r['date_utc']}. Load average (1, 5, 15 min) {m['load_average_at_start']} at the "
         f"start, {r['load_average_at_end']} at the end.",
         "",
@@ -556,6 +604,11 @@ def markdown(r: dict) -> str:
         + (f"; SentencePiece training {trained:.0f} s." if trained else "; SentencePiece model from the cache."),
         "",
     ]
+    if "bytepiece_train_seconds" in st:
+        bp_seconds = st["bytepiece_train_seconds"]
+        out += ["BytePiece cannot read the SentencePiece model: its row uses its own model of "
+                "the same size, trained (order=6, min_count=2) on the same sample"
+                + (f" in {bp_seconds:.0f} s." if bp_seconds else ", from the cache."), ""]
     for a in r["viterbi_agreement"]:
         out.append(
             f"Viterbi agreement with {a['peer']}: {a['same_tokens']:,} of {a['lines_compared']:,} "
