@@ -35,6 +35,7 @@ import numpy as np
 
 from . import __version__
 from .checks import check_alpha, check_count, check_uint64
+from .model import DEFAULT_SPECIAL_TOKENS
 from .model_io import atomic_write
 from .token_files import write_token_file
 from .tokenizer import Tokenizer, piece_display
@@ -313,21 +314,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.output in (None, "-"):
         raise ValueError("vsample train writes a model file: give -o MODEL")
     threads = None if args.threads is None else check_count(args.threads, "--threads", 1)
-    show = sys.stderr.isatty() and not args.quiet
-    start = time.monotonic()
-
-    def log(message: str) -> None:
-        if show:
-            print(f"vsample train [{time.monotonic() - start:7.1f}s] {message}", file=sys.stderr)
-
     tok = train(
         [Path(p) for p in args.files], check_count(args.vocab_size, "--vocab-size", 1),
         max_piece_bytes=args.max_piece_bytes, split=None if args.split == "none" else args.split,
-        split_digits=args.split_digits, user_pieces=args.user_piece or (),
-        max_lines=args.max_lines, seed=args.seed, threads=threads, log=log,
+        whole_characters=not args.split_characters, split_digits=args.split_digits,
+        user_pieces=args.user_piece or (),
+        special_tokens=args.special_token if args.special_token is not None else DEFAULT_SPECIAL_TOKENS,
+        max_lines=args.max_lines, seed=args.seed, threads=threads,
+        progress=False if args.quiet else None,
     )
     tok.save(args.output)
-    log(f"wrote {args.output}: {tok.vocab_size} ids")
+    if not args.quiet and sys.stderr.isatty():
+        print(f"vsample train: wrote {args.output} ({tok.vocab_size} ids)", file=sys.stderr)
 
 
 def cmd_decode(args: argparse.Namespace) -> None:
@@ -397,13 +395,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("files", nargs="+", help="training files (one text per line)")
     tr.add_argument("--vocab-size", type=int, required=True, help="ids in the model, special tokens included")
     tr.add_argument("-o", "--output", required=True, help="model file to write (atomically)")
-    tr.add_argument("--max-piece-bytes", type=int, default=16)
+    tr.add_argument("--max-piece-bytes", type=int, default=16, help="longest piece in bytes (default 16)")
     tr.add_argument("--split", default="none",
-                    help="pre-tokenization: none (pieces may span spaces), whitespace, gpt, or a regex")
-    tr.add_argument("--split-digits", action="store_true", help="keep digits as single bytes")
+                    help="pre-tokenization: none (default; pieces may span spaces), whitespace, gpt, "
+                    "or a regex whose matches are the units")
+    tr.add_argument("--split-digits", action="store_true", help="no multi-byte piece holds a digit")
+    tr.add_argument("--split-characters", action="store_true",
+                    help="let multi-byte pieces start or end inside a UTF-8 character")
     tr.add_argument("--user-piece", action="append", help="a piece always kept (repeatable)")
+    tr.add_argument("--special-token", action="append",
+                    help="a special token name, counted in the size (repeatable; default <pad> <bos> <eos>)")
     tr.add_argument("--max-lines", type=int, help="train on a seeded random sample of this many lines")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=int, default=0, help="seed of the --max-lines sample (default 0)")
     tr.add_argument("--threads", type=int, help="worker threads (default: all cores)")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     tr.set_defaults(func=cmd_train)

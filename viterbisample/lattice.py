@@ -250,6 +250,33 @@ def encode_items(
 
 
 @njit(cache=True, nogil=True)
+def alternative_items(rbase, rcheck, rvalue, scores, max_len, buf, starts, ends, out, first, last):
+    """For each item t of [first, last), a piece's own bytes: the score of its best
+    segmentation that is not the piece itself, into ``out[t]`` (-inf for one byte).
+
+    Viterbi over the item settles every position; the last position is then taken
+    again without the edge from 0 (the whole item, the only edge spanning it).  The
+    trainer prices a piece's removal by this score (``train/prune.py``).
+    """
+    n_max = _longest(starts, ends, first, last)
+    best = np.empty(n_max + 1, np.float64)
+    bp = np.empty(n_max + 1, np.int32)
+    mids = np.empty(max_len, np.int32)
+    mstarts = np.empty(max_len, np.int64)
+    for t in range(first, last):
+        lo = starts[t]
+        hi = ends[t]
+        viterbi_pass(rbase, rcheck, rvalue, scores, buf, lo, hi, best, bp, mids, mstarts)
+        k = prefix_matches(rbase, rcheck, rvalue, buf, hi - 1, lo - 1, -1, mids, 0, mstarts)
+        top = -np.inf
+        for m in range(k):
+            i = mstarts[m] - lo
+            if i > 0 and best[i] + scores[mids[m]] > top:
+                top = best[i] + scores[mids[m]]
+        out[t] = top
+
+
+@njit(cache=True, nogil=True)
 def log_partition_items(rbase, rcheck, rvalue, log_weights, max_len, buf, starts, ends, out, first, last):
     """log Z_alpha of items [first, last) into ``out``, in log space (exact to rounding)."""
     n_max = _longest(starts, ends, first, last)
@@ -301,29 +328,131 @@ def marginal_pass(rbase, rcheck, rvalue, log_weights, scores, text, lo, hi, fwd,
     return expected_length, expected_score
 
 
+# Normalised forward-backward for the trainer's E-step: no exp or log per edge.
+# Forward: c[j] = Z[j] / Z[j-1], so Z[j] = c[1] ... c[j] and
+#     c[j] = sum over edges (i, j, id) of w(id) / (c[i+1] ... c[j-1]).
+# Backward: with B[i] the mass of the paths from i to n, P(i) = Z[i] B[i] / Z[n] is the
+# probability that a path has a boundary at i, and
+#     P(edge (i, j, id)) = w(id) P(j) / (c[i+1] ... c[j]),   P(i) = sum of those from i,
+# so the backward pass yields the edge marginals directly, every value a probability.
+# The products over an edge's span are built up as the edges of a position come shortest
+# first.  A span is a ratio of masses Z[i] / Z[j] with j - i <= L, and the path of single
+# bytes from i to j bounds it by b ** -L, b the smallest weight of a single byte, so with
+# b ** L >= 1e-300 (``linear_is_safe``) nothing overflows; what underflows is below 1e-23.
+
+
+def linear_is_safe(weights: np.ndarray, lengths: np.ndarray, num_special: int, max_len: int) -> bool:
+    """Whether ``normalized_forward_backward`` is safe with these per-byte-shifted weights
+    (``logmath.tempered_linear_weights``): see the bound above."""
+    byte_weights = weights[num_special:][lengths[num_special:] == 1]
+    smallest = float(byte_weights.min()) if byte_weights.size else 0.0
+    return smallest > 0.0 and max(1, max_len) * math.log(smallest) >= -690.0
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def normalized_forward_backward(
+    base, check, value, rbase, rcheck, rvalue, weights, scores, text, lo, hi, item_weight,
+    counts, ratio, boundary, mids, mends,
+):
+    """Returns (log Z, expected number of tokens, expected score E[S]) under q_alpha and
+    adds ``item_weight`` times the expected uses of each piece to ``counts[id]`` (skipped
+    when ``counts`` is empty).  Only for weights that ``linear_is_safe`` accepts; a
+    ratio that is still not a positive finite number makes it return nan for log Z
+    before ``counts`` is touched.
+
+    ``weights``: exp(alpha s(id) - c len(id)) (``logmath.tempered_linear_weights``; the
+    per-byte shift c cancels in every marginal and is added back to log Z by the
+    caller).  ``ratio``/``boundary``: float64 scratch of length >= n + 1.
+    O(edges) time, two trie walks, no exp or log per edge.
+    """
+    n = hi - lo
+    log_z = 0.0
+    run = 1.0
+    for j in range(1, n + 1):
+        k = prefix_matches(rbase, rcheck, rvalue, text, lo + j - 1, lo - 1, -1, mids, 0, mends)
+        total = 0.0
+        span = 1.0  # 1 / (c[i+1] ... c[j-1]) for the current edge's start i
+        done = 1
+        for m in range(k):
+            length = j - (mends[m] - lo)
+            while done < length:
+                span *= ratio[j - done]
+                done += 1
+            total += weights[mids[m]] * span
+        if not 0.0 < total < np.inf:  # also catches nan
+            return np.nan, 0.0, 0.0
+        ratio[j] = 1.0 / total  # stored inverted: the spans multiply by it
+        if 1e-100 < total < 1e100:  # log Z without a log per byte
+            run *= total
+            if run < 1e-200 or run > 1e200:
+                log_z += math.log(run)
+                run = 1.0
+        else:
+            log_z += math.log(total)
+    log_z += math.log(run)
+    accumulate = counts.shape[0] > 0
+    boundary[n] = 1.0
+    tokens = 0.0
+    score = 0.0
+    for i in range(n - 1, -1, -1):
+        k = prefix_matches(base, check, value, text, lo + i, hi, 1, mids, 0, mends)
+        total = 0.0
+        span = 1.0
+        done = 0
+        for m in range(k):
+            j = mends[m] - lo
+            while done < j - i:
+                done += 1
+                span *= ratio[i + done]
+            pid = mids[m]
+            p = weights[pid] * boundary[j] * span
+            total += p
+            score += p * scores[pid]
+            if accumulate:
+                counts[pid] += item_weight * p
+        boundary[i] = total
+        tokens += total
+    return log_z, tokens, score
+
+
 @njit(cache=True, nogil=True)
 def stats_items(
-    base, check, value, rbase, rcheck, rvalue, scores, log_weights, max_len, buf, starts,
-    ends, item_weights, counts, out_log_z, out_length, out_score, first, last,
+    base, check, value, rbase, rcheck, rvalue, weights, shift, linear, log_weights, scores,
+    max_len, buf, starts, ends, item_weights, counts, out_log_z, out_length, out_score,
+    first, last,
 ):
-    """log Z, E[#tokens] and E[S] under q_alpha of items [first, last), exactly (log space).
+    """log Z, E[#tokens] and E[S] under q_alpha of items [first, last), exactly.
 
     With a non-empty ``counts``, also adds ``item_weights[t]`` times each piece's expected
-    count (the trainer's E-step).  ``log_weights`` = alpha * scores.
+    count (the trainer's E-step).  With ``linear`` (``linear_is_safe``), by
+    ``normalized_forward_backward`` on ``weights`` from ``logmath.tempered_linear_weights``
+    and their per-byte ``shift``; otherwise, or should it fail on an item, by the
+    log-domain passes (``log_weights`` = alpha * scores).
     """
     n_max = _longest(starts, ends, first, last)
     fwd = np.empty(n_max + 1, np.float64)
     bwd = np.empty(n_max + 1, np.float64)
     mids = np.empty(max_len, np.int32)
-    mother = np.empty(max_len, np.int64)
+    mends = np.empty(max_len, np.int64)
     for t in range(first, last):
         lo = starts[t]
         hi = ends[t]
+        log_z = np.nan
+        if linear:
+            log_z, length, score = normalized_forward_backward(
+                base, check, value, rbase, rcheck, rvalue, weights, scores, buf, lo, hi,
+                item_weights[t], counts, fwd, bwd, mids, mends,
+            )
+        if log_z == log_z:
+            out_log_z[t] = log_z + shift * (hi - lo)
+            out_length[t] = length
+            out_score[t] = score
+            continue
         out_log_z[t] = log_masses(rbase, rcheck, rvalue, log_weights, max_len, buf, lo, hi, False, fwd)
         log_masses(base, check, value, log_weights, max_len, buf, lo, hi, True, bwd)
         out_length[t], out_score[t] = marginal_pass(
             rbase, rcheck, rvalue, log_weights, scores, buf, lo, hi, fwd, bwd,
-            item_weights[t], counts, mids, mother,
+            item_weights[t], counts, mids, mends,
         )
 
 

@@ -194,3 +194,19 @@ def digamma(x):
         1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132)))
     )
     return result
+
+
+@njit(cache=True, nogil=True)
+def digamma_log_probabilities(counts):
+    """digamma(c_w) - digamma(sum of c): the variational-Bayes M-step of Unigram EM
+    (ALGORITHMS.md section 7.3).  Close to log(c_w / sum) for large counts, much lower
+    for small ones, so rarely used pieces fade out (a sparse prior).  Counts must be > 0.
+    """
+    total = 0.0
+    for c in counts:
+        total += c
+    shift = digamma(total)
+    out = np.empty_like(counts)
+    for i in range(counts.shape[0]):
+        out[i] = digamma(counts[i]) - shift
+    return out

@@ -12,7 +12,7 @@ a model that exists is valid: that is what lets the kernels skip bounds checks.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -22,6 +22,25 @@ DEFAULT_SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
 # The sampler records which piece lengths start and end at each position in a uint64 bit
 # mask, so pieces are at most 64 bytes (SentencePiece's default limit is 16 characters).
 MAX_PIECE_BYTES = 64
+
+
+class KernelArrays(NamedTuple):
+    """What the lattice kernels read of a vocabulary: both tries and the per-id arrays.
+
+    A ``Model`` gives its own (``Model.kernel_arrays``); the trainer builds its tries once
+    over all seed pieces and, as pieces are pruned, hides them from the tries instead of
+    rebuilding them (``Trie.without``).
+    """
+
+    trie: Trie  # pieces, walked forward from a position
+    suffix_trie: Trie  # reversed pieces, walked backward: the pieces ending at a position
+    scores: np.ndarray  # float64 per id
+    lengths: np.ndarray  # int32 per id
+    num_special: int  # ids below this are special tokens, never in a lattice
+
+    @property
+    def max_len(self) -> int:
+        return max(1, self.trie.max_len)
 
 
 class Model:
@@ -51,7 +70,6 @@ class Model:
         self.special_tokens: tuple[str, ...] = _check_specials(special_tokens)
         self.pieces: tuple[bytes, ...] = _check_pieces(pieces)
         self.piece_scores: np.ndarray = _check_scores(scores, len(self.pieces))
-        self._piece_index = {p: i + len(self.special_tokens) for i, p in enumerate(self.pieces)}
         if len(self._piece_index) != len(self.pieces):
             seen: set[bytes] = set()
             for p in self.pieces:
@@ -67,6 +85,11 @@ class Model:
                 f"({shown}{more}); every byte must be a piece so that any text can be encoded"
             )
         self._special_index = {name: i for i, name in enumerate(self.special_tokens)}
+
+    @cached_property
+    def _piece_index(self) -> dict[bytes, int]:
+        s = len(self.special_tokens)
+        return {p: i + s for i, p in enumerate(self.pieces)}
 
     # -- sizes and lookups -------------------------------------------------------------
     @property
@@ -113,6 +136,10 @@ class Model:
         pieces that end there (what every pass in ``lattice.py`` enumerates)."""
         s = self.num_special
         return build_trie([p[::-1] for p in self.pieces], range(s, s + len(self.pieces)))
+
+    @cached_property
+    def kernel_arrays(self) -> KernelArrays:
+        return KernelArrays(self.trie, self.suffix_trie, self.scores, self.lengths, self.num_special)
 
     @cached_property
     def decode_table(self) -> list[bytes]:

@@ -33,7 +33,7 @@ from .checks import (
     check_uint64,
 )
 from .logmath import inclusion_probability, tempered_linear_weights, tempered_log_weights
-from .model import DEFAULT_SPECIAL_TOKENS, Model
+from .model import DEFAULT_SPECIAL_TOKENS, KernelArrays, Model
 from .rng import stream_key
 from .text import Text, pack, to_bytes, unpack
 
@@ -42,7 +42,7 @@ DEFAULT_MODEL_RESOURCE = "default_model.json"
 _MIN_PARALLEL_BYTES = 1 << 16
 # Sums over a batch (expected piece counts) are reduced over chunks of this size, in
 # order, so they are bit-identical for any number of threads.
-_SUM_CHUNK_BYTES = 1 << 18
+_SUM_CHUNK_BYTES = 1 << 16
 # The exact k-best tables take (n + 1) * k * 16 bytes; refuse rather than exhaust memory.
 _NBEST_MEMORY_LIMIT = 8 << 30
 
@@ -483,33 +483,7 @@ class Tokenizer:
             weights = np.asarray(text_weights, np.float64)
             if weights.shape != (n,) or not np.all(np.isfinite(weights)):
                 raise ValueError(f"text_weights must be {n} finite numbers, one per text")
-        m = self.model
-        trie, rtrie = m.trie, m.suffix_trie
-        log_z, length, score = np.zeros(n), np.zeros(n), np.zeros(n)
-        log_w = tempered_log_weights(m.scores, a)
-
-        def work(first: int, last: int) -> np.ndarray:
-            counts = np.zeros(self.vocab_size if piece_counts else 0, np.float64)
-            lattice.stats_items(
-                trie.base, trie.check, trie.value, rtrie.base, rtrie.check, rtrie.value,
-                m.scores, log_w, max(1, trie.max_len), buf, starts, ends, weights, counts,
-                log_z, length, score, first, last,
-            )
-            return counts
-
-        chunk_counts = _in_chunks(ends - starts, threads, work, _SUM_CHUNK_BYTES)
-        out = {
-            "log_z": log_z,
-            "entropy": log_z - a * score,
-            "expected_length": length,
-            "expected_score": score,
-        }
-        if piece_counts:
-            total = np.zeros(self.vocab_size, np.float64)
-            for c in chunk_counts:
-                total += c
-            out["counts"] = total
-        return out
+        return lattice_stats(self.model.kernel_arrays, buf, starts, ends, a, threads, weights, piece_counts)
 
     def entropy(self, text: Text, alpha: float = 1.0) -> float:
         """Entropy of q_alpha over the segmentations of ``text``, in nats (exact).
@@ -760,6 +734,49 @@ class Tokenizer:
         ``"replace"`` gives U+FFFD, ``"strict"`` raises, ``"surrogateescape"`` is lossless.
         """
         return self.decode_bytes(ids).decode("utf-8", errors)
+
+
+def lattice_stats(
+    arrays: KernelArrays,
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    alpha: float,
+    threads: int,
+    weights: np.ndarray,
+    piece_counts: bool,
+) -> dict[str, np.ndarray]:
+    """``Tokenizer.stats_batch`` over a packed, checked batch and any ``KernelArrays``
+    (the trainer's E-step passes its own)."""
+    n = len(starts)
+    trie, rtrie, scores = arrays.trie, arrays.suffix_trie, arrays.scores
+    log_z, length, score = np.zeros(n), np.zeros(n), np.zeros(n)
+    linear_w, shift, safe = tempered_linear_weights(scores, arrays.lengths, alpha, arrays.num_special)
+    linear = safe and lattice.linear_is_safe(linear_w, arrays.lengths, arrays.num_special, arrays.max_len)
+    log_w = tempered_log_weights(scores, alpha)
+
+    def work(first: int, last: int) -> np.ndarray:
+        counts = np.zeros(len(scores) if piece_counts else 0, np.float64)
+        lattice.stats_items(
+            trie.base, trie.check, trie.value, rtrie.base, rtrie.check, rtrie.value,
+            linear_w, shift, linear, log_w, scores, arrays.max_len, buf, starts, ends,
+            weights, counts, log_z, length, score, first, last,
+        )
+        return counts
+
+    chunk_counts = _in_chunks(ends - starts, threads, work, _SUM_CHUNK_BYTES)
+    out = {
+        "log_z": log_z,
+        "entropy": log_z - alpha * score,
+        "expected_length": length,
+        "expected_score": score,
+    }
+    if piece_counts:
+        total = np.zeros(len(scores), np.float64)
+        for c in chunk_counts:
+            total += c
+        out["counts"] = total
+    return out
 
 
 def _rebuild(pieces, scores, specials) -> Tokenizer:

@@ -25,6 +25,14 @@ class Trie(NamedTuple):
     value: np.ndarray
     max_len: int
 
+    def without(self, dead: np.ndarray) -> "Trie":
+        """The same trie with the pieces whose ``dead[id]`` is True no longer found
+        (their states stay, as inner states; ``dead`` is indexed by id)."""
+        value = self.value.copy()
+        hit = value >= 0
+        value[hit] = np.where(dead[value[hit]], -1, value[hit])
+        return Trie(self.base, self.check, value, self.max_len)
+
 
 # _nrt=False: this function allocates nothing, and without Numba's reference counting a
 # call passes its arrays for free.  With it, the atomic increments and decrements of the
@@ -186,7 +194,9 @@ def build_trie(pieces: Sequence[bytes], ids: Sequence[int]) -> Trie:
     >>> ids[:k].tolist(), ends[:k].tolist()
     ([5, 7], [1, 2])
     """
-    order = sorted(range(len(pieces)), key=pieces.__getitem__)
+    # Byte order by NumPy's sort of NUL-padded strings: it ties a piece with the same
+    # piece plus trailing NULs, and either order of those builds the same trie.
+    order = np.argsort(np.array(pieces, dtype=f"S{max(1, max(map(len, pieces), default=1))}"), kind="stable").tolist()
     sorted_pieces = [pieces[i] for i in order]
     lengths = np.fromiter((len(p) for p in sorted_pieces), np.int64, len(sorted_pieces))
     offsets = np.zeros(len(sorted_pieces) + 1, np.int64)

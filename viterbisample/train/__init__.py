@@ -1,82 +1,22 @@
-"""Unigram vocabulary training (ALGORITHMS.md section 7): ``train`` and its building blocks.
+"""Unigram vocabulary training (ALGORITHMS.md section 7): ``train`` and its stages.
 
-``train(inputs, vocab_size, ...)`` reads the corpus once, streaming, into units (lines, or
-pre-tokens with a split pattern) with counts, then runs ``trainer.Trainer``: frequent
-byte-substring seeds (``substrings``), EM on the same lattice kernels as encoding, and
-pruning to exactly ``vocab_size`` ids (special tokens included).
+``train(inputs, vocab_size, ...)`` reads the corpus once, streaming, into distinct units
+with counts (``units``), seeds a vocabulary with its right-closed frequent substrings
+(``substrings``, ``seeds``), then alternates EM on the encoding kernels (``em``) and
+pruning (``prune``) until the vocabulary has exactly ``vocab_size`` ids (``trainer``).
 """
 
 from __future__ import annotations
 
-import os
-import random
-from collections import Counter
 from typing import Callable, Iterable, Sequence
 
-import numpy as np
-import regex
-
-from ..checks import check_count, read_file
-from ..model import DEFAULT_SPECIAL_TOKENS
+from ..checks import check_count, check_num_threads
+from ..model import DEFAULT_SPECIAL_TOKENS, MAX_PIECE_BYTES, _check_specials
 from ..text import to_bytes
 from ..tokenizer import Tokenizer
+from .progress import Progress
 from .trainer import Trainer
-
-# Pre-tokenization presets; None (the default) trains on whole lines, so pieces may span
-# spaces.  "whitespace": words with at most one leading space, and runs of spaces.
-# "gpt": letters, digits and other symbols apart, each with at most one leading space.
-SPLIT_PRESETS = {
-    "whitespace": rb" ?[^\s]+|\s+",
-    "gpt": rb" ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+",
-}
-
-
-def read_units(
-    inputs: Iterable,
-    split: str | bytes | None = None,
-    max_lines: int | None = None,
-    seed: int = 0,
-) -> tuple[list[bytes], np.ndarray]:
-    """Units and their counts from files (``os.PathLike``) or texts (``str``/``bytes``
-    lines), read once.  ``max_lines`` keeps a uniform random sample of that many lines
-    (reservoir sampling with ``seed``), so memory holds at most the sample."""
-    if isinstance(inputs, (str, bytes, os.PathLike)):
-        inputs = [inputs]
-    pattern = None
-    if split is not None:
-        raw = SPLIT_PRESETS.get(split, split) if isinstance(split, str) else split
-        pattern = regex.compile(raw.encode() if isinstance(raw, str) else raw)
-
-    def lines() -> Iterable[bytes]:
-        for item in inputs:
-            if isinstance(item, os.PathLike):
-                yield from read_file(item, "training file").split(b"\n")
-            else:
-                yield to_bytes(item)
-
-    if max_lines is not None:
-        check_count(max_lines, "max_lines", 1)
-        rng = random.Random(seed)
-        sample: list[bytes] = []
-        for n, line in enumerate(lines()):
-            if n < max_lines:
-                sample.append(line)
-            else:
-                k = rng.randrange(n + 1)
-                if k < max_lines:
-                    sample[k] = line
-        source: Iterable[bytes] = sample
-    else:
-        source = lines()
-    counts: Counter[bytes] = Counter()
-    for line in source:
-        if pattern is None:
-            if line:
-                counts[line] += 1
-        else:
-            counts.update(pattern.findall(line))
-    units = sorted(counts)  # a fixed order: the model does not depend on input order quirks
-    return units, np.array([counts[u] for u in units], np.float64)
+from .units import SPLIT_PRESETS, Units, read_units, split_pattern
 
 
 def train(
@@ -92,35 +32,97 @@ def train(
     max_lines: int | None = None,
     seed: int = 0,
     threads: int | None = None,
-    log: Callable[[str], None] | None = None,
+    progress: bool | Callable[[str], None] | None = None,
 ) -> Tokenizer:
-    """Train a Unigram vocabulary of exactly ``vocab_size`` ids (special tokens included).
+    """Train a byte-level Unigram vocabulary of exactly ``vocab_size`` ids.
 
-    ``inputs``: ``pathlib.Path`` files and/or ``str``/``bytes`` lines (any iterable, read
-    once).  ``split``: None (whole lines), ``"whitespace"``, ``"gpt"`` or a regex pattern.
-    ``whole_characters`` keeps multi-byte pieces on UTF-8 character boundaries;
-    ``split_digits`` keeps digits as single bytes; ``user_pieces`` are always kept.
-    Raises ``ValueError`` for an empty corpus or a ``vocab_size`` below the 256 bytes plus
-    special tokens and user pieces.  A corpus too small to support ``vocab_size`` pieces
-    gives a smaller model and a ``UserWarning`` saying how many ids it reached.  Deterministic for given inputs and options, whatever
-    ``threads``.
+    Parameters
+    ----------
+    inputs : path, or iterable of paths and texts
+        ``pathlib.Path`` (any ``os.PathLike``) items are files, read line by line;
+        ``str``/``bytes`` items are texts (one unit each without ``split``).  A single
+        ``str`` or path is one file.  Read once, streaming: a generator is fine.
+    vocab_size : int
+        Ids in the model, the special tokens included.
+    max_piece_bytes : int, default 16
+        Longest piece, in bytes (at most 64).
+    split : None, "whitespace", "gpt" or a regex (str or bytes)
+        Pre-tokenization.  None (default): whole lines, so pieces may span spaces.
+        ``"whitespace"``: words with at most one leading space, and runs of spaces.
+        ``"gpt"``: letters, digits and other symbols apart.  A regex: its ``findall``
+        matches are the units (bytes outside every match are not trained on).
+    whole_characters : bool, default True
+        Multi-byte pieces are valid UTF-8 (start and end on character boundaries).
+    split_digits : bool, default False
+        No multi-byte piece contains an ASCII digit (numbers are spelt digit by digit).
+    user_pieces : sequence of bytes or str
+        Pieces always kept, whatever their use.
+    special_tokens : sequence of str
+        Names given ids 0, 1, ... (default ``<pad>``, ``<bos>``, ``<eos>``); they count
+        towards ``vocab_size``.
+    max_lines : int, optional
+        Train on a uniform random sample of this many lines (seeded by ``seed``), for
+        corpora whose distinct lines would not fit in memory.
+    seed : int, default 0
+        Seed of the line sample.
+    threads : int, optional
+        Worker threads (default: all cores).  The model does not depend on it.
+    progress : bool or callable, optional
+        A progress display on stderr: by default only when stderr is a terminal;
+        False turns it off; a callable receives one line per finished step instead.
+
+    Returns
+    -------
+    Tokenizer
+        Save it with ``tok.save(path)`` (atomic).  Training lines round-trip:
+        ``tok.decode_bytes(tok.encode(line)) == line``.
+
+    Raises
+    ------
+    ValueError
+        An empty corpus, a ``vocab_size`` below the 256 bytes plus special tokens and
+        user pieces, a bad option.
+    FileNotFoundError, IsADirectoryError
+        An input file that cannot be read.
+
+    Warns
+    -----
+    UserWarning
+        When the corpus is too small for ``vocab_size`` (too few substrings used at least
+        half a time): the model stops at the size reached, and the warning says which.
+
+    The same inputs and options give the same model, byte for byte, for any ``threads``.
+
+    >>> tok = train([b"hello world", b"hello there"] * 50, 262, progress=False)
+    >>> tok.vocab_size, tok.tokenize("hello world")[0]
+    (262, 'hello')
     """
     check_count(vocab_size, "vocab_size", 1)
     check_count(max_piece_bytes, "max_piece_bytes", 1)
-    if max_piece_bytes > 64:
-        raise ValueError(f"max_piece_bytes must be <= 64, got {max_piece_bytes}")
-    units, counts = read_units(inputs, split, max_lines, seed)
+    if max_piece_bytes > MAX_PIECE_BYTES:
+        raise ValueError(f"max_piece_bytes must be <= {MAX_PIECE_BYTES}, got {max_piece_bytes}")
+    threads = check_num_threads(threads)
+    specials = _check_specials(special_tokens)
+    users = [to_bytes(p) for p in user_pieces]
+    for p in users:
+        if not p or len(p) > MAX_PIECE_BYTES:
+            raise ValueError(f"user piece {p!r} must be 1 to {MAX_PIECE_BYTES} bytes long")
+    split_pattern(split)  # bad options fail before the corpus is read
+    show = Progress(progress)
     trainer = Trainer(
         vocab_size,
         max_piece_bytes=max_piece_bytes,
         whole_characters=whole_characters,
         split_digits=split_digits,
-        user_pieces=[to_bytes(p) for p in user_pieces],
-        special_tokens=special_tokens,
+        user_pieces=users,
+        special_tokens=specials,
         threads=threads,
-        log=log,
+        progress=show,
     )
-    return trainer.run(units, counts)
+    units = read_units(inputs, split, max_lines, seed,
+                       progress=lambda done: show.live(f"reading: {done / 1e6:,.1f} MB", force=False))
+    show.done(f"read {units.lines:,} lines ({units.bytes / 1e6:,.1f} MB): {len(units):,} distinct units")
+    return trainer.run(units)
 
 
-__all__ = ["train", "read_units", "Trainer", "SPLIT_PRESETS"]
+__all__ = ["train", "read_units", "Trainer", "Units", "SPLIT_PRESETS"]

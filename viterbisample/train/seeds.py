@@ -1,6 +1,11 @@
 """Seed vocabularies: the most frequent byte substrings of a corpus.
 
-The corpus is cut into pre-tokens (a letter run, a digit run or a punctuation run, each
+``seed_pieces`` chooses the trainer's seeds among the right-closed frequent substrings of
+the units (``substrings.count_substrings``), best count * length first (the bytes a piece
+would cover), on a seeded sample of the units when they are large.
+
+``frequent_substrings`` is a small pure-Python variant for quick realistic test
+vocabularies: the corpus is cut into pre-tokens (a letter run, a digit run or a punctuation run, each
 with at most one leading space, or a run of white space); every substring of a pre-token
 up to ``max_len`` bytes is counted, weighted by the pre-token's count.  Scores are log
 relative frequencies.  This is the seeding step of Unigram training (ALGORITHMS.md
@@ -15,7 +20,102 @@ import math
 from collections import Counter
 from typing import Iterable
 
+import numpy as np
 import regex
+from numba import njit
+
+from .substrings import count_substrings
+from .units import Units
+
+# Seeds only need to contain the pieces that EM will keep, so on large corpora they are
+# counted on a seeded random sample of the distinct units of about this many bytes.
+SEED_SAMPLE_BYTES = 2_000_000
+
+
+def seed_pieces(
+    units: Units,
+    size: int,
+    max_piece_bytes: int,
+    whole_characters: bool,
+    split_digits: bool,
+    sample_bytes: int = SEED_SAMPLE_BYTES,
+    min_count: float = 2.0,
+) -> tuple[list[bytes], np.ndarray]:
+    """Up to ``size`` multi-byte seed pieces, best count * length first, and their counts
+    (in the sample).  With ``whole_characters`` every seed is valid UTF-8; with
+    ``split_digits`` no seed holds a digit.  Deterministic."""
+    if int(units.ends[-1] if len(units) else 0) > sample_bytes:
+        units = units.subset(units.sample(sample_bytes))
+    pos, length, count, _ = count_substrings(
+        units.buf, units.starts, units.ends, units.counts, max_piece_bytes, min_count, whole_characters
+    )
+    ok = _allowed(units.buf, pos, length, whole_characters, split_digits)
+    pos, length, count = pos[ok], length[ok], count[ok]
+    value = count * length
+    if len(value) > size:  # only the best candidates need a full sort
+        top = np.argpartition(-value, size - 1)[:size]
+    else:
+        top = np.arange(len(value))
+    # Ties by position then length: a fixed order whatever the sort.
+    top = top[np.lexsort((length[top], pos[top], -value[top]))]
+    raw = units.buf.tobytes()
+    pieces = [raw[p : p + n] for p, n in zip(pos[top].tolist(), length[top].tolist())]
+    return pieces, count[top]
+
+
+@njit(cache=True, nogil=True)
+def _allowed(buf, pos, length, whole_characters, split_digits):
+    """Which substrings may be seeds: valid UTF-8 (with ``whole_characters``) and
+    without ASCII digits (with ``split_digits``)."""
+    ok = np.ones(pos.shape[0], np.bool_)
+    for k in range(pos.shape[0]):
+        i = pos[k]
+        end = i + length[k]
+        if split_digits:
+            for t in range(i, end):
+                if 48 <= buf[t] <= 57:
+                    ok[k] = False
+                    break
+        if whole_characters and ok[k]:
+            ok[k] = _valid_utf8(buf, i, end)
+    return ok
+
+
+@njit(cache=True, nogil=True)
+def _valid_utf8(buf, i, end):
+    """Is ``buf[i:end]`` well-formed UTF-8 (no overlong forms, surrogates or values past
+    U+10FFFF, as Python's strict decoder)?"""
+    while i < end:
+        b = buf[i]
+        if b < 0x80:
+            i += 1
+            continue
+        if 0xC2 <= b <= 0xDF:
+            n, lo, hi = 1, 0x80, 0xBF
+        elif b == 0xE0:
+            n, lo, hi = 2, 0xA0, 0xBF
+        elif b == 0xED:
+            n, lo, hi = 2, 0x80, 0x9F
+        elif 0xE1 <= b <= 0xEF:
+            n, lo, hi = 2, 0x80, 0xBF
+        elif b == 0xF0:
+            n, lo, hi = 3, 0x90, 0xBF
+        elif 0xF1 <= b <= 0xF3:
+            n, lo, hi = 3, 0x80, 0xBF
+        elif b == 0xF4:
+            n, lo, hi = 3, 0x80, 0x8F
+        else:
+            return False
+        if i + n >= end:
+            return False
+        if not lo <= buf[i + 1] <= hi:
+            return False
+        for t in range(i + 2, i + n + 1):
+            if not 0x80 <= buf[t] <= 0xBF:
+                return False
+        i += n + 1
+    return True
+
 
 PRETOKEN = regex.compile(rb" ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+")
 

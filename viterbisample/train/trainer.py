@@ -1,96 +1,47 @@
-"""Unigram vocabulary training: seeds, EM on the lattice kernels, pruning by lost likelihood.
+"""Unigram vocabulary training: seeds, then rounds of EM and pruning (ALGORITHMS.md s. 7).
 
-ALGORITHMS.md section 7.  The corpus becomes units (lines, or pre-tokens when a split
-pattern is given) with counts; every step works on those:
+The corpus arrives as distinct units with counts (``train/units.py``); every step works
+on them:
 
-1. Seeds: the frequent byte substrings (``substrings.count_substrings``), ranked by
-   count * length, plus all 256 bytes and the user-defined pieces.
-2. E-step: expected piece counts by forward-backward (``Tokenizer.stats_batch``, the same
-   kernels as encoding), each unit weighted by its count; the log-likelihood is the sum
-   of count * log Z over units.
-3. M-step: log p(w) = digamma(c_w) - digamma(sum c), which favours sparse vocabularies;
-   pieces whose expected count falls below ``min_expected`` are dropped.
-4. Prune: a piece's removal would send its uses to its best alternative segmentation
-   (the Viterbi path of its own bytes without it); the likelihood lost is about
-   count * (log p(w) - sum of log p over that alternative).  The pieces losing least go,
-   down to max(vocab_size, shrink * size) per round.  Single bytes and user-defined pieces
-   are never removed.
+1. Seeds: the 256 single bytes, the user pieces, and the right-closed frequent
+   substrings ranked by count * length (``train/seeds.py``).
+2. A round: an EM iteration (``train/em.py``: expected counts by forward-backward on
+   the encoding kernels, a digamma M-step that drops pieces used less than half a
+   time), then pruning (``train/prune.py``) down to max(target, ``shrink`` * size).
+3. Once the vocabulary has exactly ``vocab_size`` ids (special tokens included), two
+   last EM iterations re-score it without dropping anything.
 
-Rounds of EM and pruning repeat until the vocabulary has exactly ``vocab_size`` ids
-(special tokens included), then a last EM sets the scores.
+While the vocabulary is still much larger than the target, rounds run on a seeded sample
+of the units of at most ``em_sample_bytes``: they only have to find the clearly useless
+pieces, and the last rounds see every unit.
 """
 
 from __future__ import annotations
 
-import sys
 import warnings
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ..logmath import digamma
-from ..model import DEFAULT_SPECIAL_TOKENS
+from ..checks import check_num_threads
+from ..model import DEFAULT_SPECIAL_TOKENS, KernelArrays
 from ..text import pack
+from ..trie import build_trie
 from ..tokenizer import Tokenizer
-from .substrings import count_substrings
+from .em import e_step, m_step
+from .progress import Progress
+from .prune import removal_loss, survivors
+from .seeds import seed_pieces
+from .units import Units
 
-
-def _utf8_whole(piece: bytes) -> bool:
-    try:
-        piece.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False
-
-
-SEED_SAMPLE_BYTES = 4_000_000
-
-
-def seed_pieces(
-    units: list[bytes],
-    counts: np.ndarray,
-    size: int,
-    max_piece_bytes: int,
-    whole_characters: bool,
-    split_digits: bool,
-    min_count: float = 2.0,
-) -> tuple[list[bytes], np.ndarray]:
-    """The ``size`` best multi-byte seeds by count * length, with their counts.
-
-    Seeds only need to contain the pieces EM will keep, so past ``SEED_SAMPLE_BYTES`` of
-    distinct units they are counted on a seeded random sample of units of that size (EM
-    then scores them on the whole corpus).
-    """
-    total = sum(map(len, units))
-    if total > SEED_SAMPLE_BYTES:
-        order = np.random.default_rng(0).permutation(len(units))
-        sizes = np.fromiter((len(units[i]) for i in order), np.int64, len(units))
-        take = np.sort(order[: int(np.searchsorted(np.cumsum(sizes), SEED_SAMPLE_BYTES)) + 1])
-        units = [units[i] for i in take]
-        counts = counts[take]
-    buf, starts, ends = pack(units)
-    pos, length, count, byte_counts = count_substrings(
-        buf, starts, ends, counts.astype(np.float64), max_piece_bytes, min_count
-    )
-    order = np.argsort(-(count * length), kind="stable")
-    raw = buf.tobytes()
-    pieces: list[bytes] = []
-    kept: list[float] = []
-    for k in order.tolist():
-        p = raw[pos[k] : pos[k] + length[k]]
-        if whole_characters and not _utf8_whole(p):
-            continue
-        if split_digits and any(48 <= b <= 57 for b in p):
-            continue
-        pieces.append(p)
-        kept.append(float(count[k]))
-        if len(pieces) >= size:
-            break
-    return pieces, np.array(kept)
+# Rounds run on a sample of the units while the vocabulary is over this many times the
+# target size.
+SAMPLE_WHILE_ABOVE = 2.0
+EM_SAMPLE_BYTES = 4_000_000
 
 
 class Trainer:
-    """One training run; see ``viterbisample.train.train`` for the options."""
+    """One training run; ``viterbisample.train`` documents the options."""
 
     def __init__(
         self,
@@ -102,116 +53,134 @@ class Trainer:
         special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS,
         seed_size: int | None = None,
         shrink: float = 0.75,
-        em_iterations: int = 2,
+        em_iterations: int = 1,
+        final_iterations: int = 2,
+        em_sample_bytes: int = EM_SAMPLE_BYTES,
         threads: int | None = None,
-        log: Callable[[str], None] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.vocab_size = vocab_size
         self.max_piece_bytes = max_piece_bytes
         self.whole_characters = whole_characters
         self.split_digits = split_digits
-        self.user_pieces = list(dict.fromkeys(user_pieces))
+        self.user_pieces = [p for p in dict.fromkeys(user_pieces) if len(p) > 1]
         self.special_tokens = tuple(special_tokens)
-        self.seed_size = seed_size or max(8 * vocab_size, 100_000)
+        self.seed_size = seed_size or 4 * vocab_size
         self.shrink = shrink
         self.em_iterations = em_iterations
-        self.threads = threads
-        self.log = log or (lambda message: None)
+        self.final_iterations = final_iterations
+        self.em_sample_bytes = em_sample_bytes
+        self.threads = check_num_threads(threads)
+        self.progress = progress or Progress(False)
+        self.history: list[dict] = []  # one entry per EM iteration: round, size, log-likelihood
+        smallest = len(self.special_tokens) + 256 + len(self.user_pieces)
+        if vocab_size < smallest:
+            raise ValueError(
+                f"vocab_size must be at least {smallest} (the {len(self.special_tokens)} special "
+                f"tokens, the 256 single bytes and {len(self.user_pieces)} user-defined pieces), "
+                f"got {vocab_size}"
+            )
 
-    # A piece set is (pieces, log-probabilities); bytes first, then user pieces.
-    def _tokenizer(self, pieces: list[bytes], logp: np.ndarray) -> Tokenizer:
-        return Tokenizer.from_pieces(pieces, logp, self.special_tokens)
-
-    def _em(self, pieces, logp, units, counts):
-        tok = self._tokenizer(pieces, logp)
-        st = tok.stats_batch(units, 1.0, num_threads=self.threads, text_weights=counts, piece_counts=True)
-        expected = st["counts"][len(self.special_tokens):]
-        loglik = float((counts * st["log_z"]).sum())
-        return expected, loglik
-
-    def _m_step(self, expected: np.ndarray, protected: int, min_expected: float = 0.5):
-        """Digamma M-step; returns (keep mask, new log-probabilities of the kept)."""
-        keep = expected >= min_expected
-        keep[:protected] = True
-        c = np.maximum(expected[keep], 1e-12)
-        total = c.sum()
-        dg_total = digamma(total)
-        logp = np.array([digamma(x) - dg_total for x in c.tolist()])
-        return keep, logp
-
-    def run(self, units: list[bytes], counts: np.ndarray) -> Tokenizer:
-        if not units or counts.sum() == 0:
+    def run(self, units: Units) -> Tokenizer:
+        if len(units) == 0 or units.counts.sum() == 0:
             raise ValueError("the corpus is empty: nothing to train on")
         n_special = len(self.special_tokens)
-        bytes_ = [bytes([b]) for b in range(256)]
-        users = [p for p in self.user_pieces if len(p) > 1]
-        protected = 256 + len(users)
-        if self.vocab_size < n_special + protected:
-            raise ValueError(
-                f"vocab_size must be at least {n_special + protected} (the {n_special} special "
-                f"tokens, the 256 single bytes and {len(users)} user-defined pieces), got {self.vocab_size}"
-            )
+        protected = 256 + len(self.user_pieces)
         target = self.vocab_size - n_special
-        self.log(f"seeding from {len(units)} units ({sum(map(len, units)) / 1e6:.1f} MB)")
+        show = self.progress
+        show.live(f"seeding from {len(units):,} distinct units ({units.ends[-1] / 1e6:.1f} MB)")
         seeds, seed_counts = seed_pieces(
-            units, counts, self.seed_size, self.max_piece_bytes, self.whole_characters,
-            self.split_digits,
+            units, self.seed_size, self.max_piece_bytes, self.whole_characters, self.split_digits
         )
-        user_set = set(users) | set(bytes_)
-        seeds_kept = [(p, c) for p, c in zip(seeds, seed_counts.tolist()) if p not in user_set]
-        pieces = bytes_ + users + [p for p, _ in seeds_kept]
-        # Initial scores: log relative counts (bytes counted once per occurrence).
-        init = np.array([1.0] * protected + [c for _, c in seeds_kept])
+        fixed = [bytes([b]) for b in range(256)] + self.user_pieces
+        taken = set(fixed)
+        chosen = [i for i, p in enumerate(seeds) if p not in taken]
+        pieces = Pieces(fixed + [seeds[i] for i in chosen], n_special)
+        init = np.concatenate([np.ones(protected), seed_counts[chosen]])
         logp = np.log(init / init.sum())
-        self.log(f"{len(pieces)} seed pieces")
-        round_no = 0
+        alive = np.ones(len(pieces), bool)
+        show.done(f"seeds: {len(pieces):,} pieces ({len(chosen):,} frequent substrings)")
+
+        sample = units
+        if units.ends[-1] > self.em_sample_bytes:
+            sample = units.subset(units.sample(self.em_sample_bytes))
         final = len(pieces) <= target
+        round_no = 0
         while True:
             round_no += 1
-            for _ in range(self.em_iterations):
-                expected, loglik = self._em(pieces, logp, units, counts)
+            size = int(alive.sum())
+            data = sample if (not final and size > SAMPLE_WHILE_ABOVE * target) else units
+            for _ in range(self.final_iterations if final else self.em_iterations):
+                show.live(f"round {round_no}: EM on {size:,} pieces")
+                expected, loglik = e_step(pieces.arrays(alive, logp), data, self.threads)
                 # Once pruned to size, EM only re-scores: dropping would undershoot.
-                keep, logp = self._m_step(expected, protected, 0.0 if final else 0.5)
-                pieces = [p for p, k in zip(pieces, keep.tolist()) if k]
-                self.log(f"round {round_no}: {len(pieces)} pieces, log-likelihood {loglik:.6g}")
-            if final or len(pieces) <= target:
+                alive, kept_logp = m_step(expected, alive, protected, 0.0 if final else 0.5, target)
+                logp[alive] = kept_logp
+                size = int(alive.sum())
+                per_byte = loglik / float(data.counts @ (data.ends - data.starts))
+                self.history.append({"round": round_no, "pieces": size, "log_likelihood": loglik,
+                                     "per_byte": per_byte, "sample": data is not units})
+                show.done(f"round {round_no}: EM -> {size:,} pieces, log-likelihood "
+                          f"{per_byte:.4f} nats/byte{' (sample)' if data is not units else ''}")
+            if final:
                 break
-            pieces, logp = self._prune(pieces, logp, units, counts, protected, target)
-            final = len(pieces) <= target
-        if len(pieces) < target:
+            if size <= target:
+                final = True
+                continue
+            new_size = max(target, int(size * self.shrink))
+            show.live(f"round {round_no}: pruning {size:,} pieces to {new_size:,}")
+            candidates = np.flatnonzero(alive[protected:]) + protected
+            loss = removal_loss(pieces.arrays(alive, logp), pieces.packed, candidates, expected)
+            alive[candidates[~survivors(loss, new_size - (size - len(candidates)))]] = False
+            size = int(alive.sum())
+            show.done(f"round {round_no}: pruned to {size:,} pieces")
+            final = size <= target
+            if size < pieces.compact_below * len(pieces):
+                pieces, logp, alive = pieces.compacted(alive, logp)
+        if size < target:
             message = (
-                f"the corpus supports only {len(pieces) + n_special} ids (pieces seen at least "
-                f"twice, plus the 256 bytes); the model stops below vocab_size={self.vocab_size}"
+                f"the corpus supports only {size + n_special} ids (pieces used at least "
+                f"half a time, plus the 256 bytes); the model stops below vocab_size={self.vocab_size}"
             )
-            self.log(message)
+            show.done(message)
             warnings.warn(message, stacklevel=3)
-        return self._tokenizer(pieces, logp)
-
-    def _prune(self, pieces, logp, units, counts, protected, target):
-        """Drop the pieces whose removal loses least likelihood.
-
-        Removing piece w hands its expected uses c_w to its best alternative segmentation
-        A(w) (the better of its own bytes' two best segmentations that is not w alone):
-        the log-likelihood falls by about c_w (log p(w) - sum over a in A(w) of log p(a)).
-        """
-        size = max(target, int(len(pieces) * self.shrink))
-        tok = self._tokenizer(pieces, logp)
-        s = len(self.special_tokens)
-        expected, _ = self._em(pieces, logp, units, counts)
-        candidates = list(range(protected, len(pieces)))
-        alts = tok.nbest_batch([pieces[i] for i in candidates], 2, num_threads=self.threads)
-        loss = np.full(len(pieces), np.inf)  # protected pieces sort first and stay
-        for i, found in zip(candidates, alts):
-            alt = next(ids for ids, _ in found if ids != [s + i])
-            loss[i] = expected[i] * (logp[i] - sum(logp[j - s] for j in alt))
-        order = np.argsort(-loss, kind="stable")
-        keep = np.zeros(len(pieces), bool)
-        keep[order[:size]] = True
-        new_pieces = [p for p, k in zip(pieces, keep.tolist()) if k]
-        return new_pieces, logp[keep]
+        # Bytes and user pieces first, then the learnt pieces, most probable first.
+        kept = np.flatnonzero(alive)
+        learnt = kept[protected:][np.argsort(-logp[kept[protected:]], kind="stable")]
+        order = np.concatenate([kept[:protected], learnt])
+        return Tokenizer.from_pieces([pieces.items[i] for i in order.tolist()], logp[order], self.special_tokens)
 
 
-def stderr_log(message: str) -> None:
-    if sys.stderr.isatty():
-        print(f"vsample train: {message}", file=sys.stderr)
+class Pieces:
+    """The candidate pieces of a run with fixed ids (special tokens first), their tries
+    built once, and the kernel arrays of any alive subset: pruned pieces are hidden from
+    the tries (``Trie.without``) rather than rebuilt around, until few enough are left
+    that walking past them costs more than a rebuild (``compacted``)."""
 
+    compact_below = 0.75
+
+    def __init__(self, items: list[bytes], num_special: int) -> None:
+        self.items = items
+        self.num_special = num_special
+        ids = range(num_special, num_special + len(items))
+        self.trie = build_trie(items, ids)
+        self.suffix_trie = build_trie([p[::-1] for p in items], ids)
+        self.lengths = np.zeros(num_special + len(items), np.int32)
+        self.lengths[num_special:] = [len(p) for p in items]
+        self.packed = pack(items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def arrays(self, alive: np.ndarray, logp: np.ndarray) -> KernelArrays:
+        s = self.num_special
+        dead = np.concatenate([np.zeros(s, bool), ~alive])
+        scores = np.zeros(s + len(self.items), np.float64)
+        # Dead ids are never matched; a live score keeps them out of the weights' range.
+        scores[s:] = np.where(alive, logp, logp[alive].min())
+        return KernelArrays(self.trie.without(dead), self.suffix_trie.without(dead), scores, self.lengths, s)
+
+    def compacted(self, alive: np.ndarray, logp: np.ndarray) -> tuple["Pieces", np.ndarray, np.ndarray]:
+        """The alive pieces alone, with new ids (in the same order)."""
+        keep = np.flatnonzero(alive)
+        return Pieces([self.items[i] for i in keep.tolist()], self.num_special), logp[keep], np.ones(len(keep), bool)

@@ -1,0 +1,50 @@
+"""Progress of a training run: one line per finished step, a live line while one runs.
+
+On a terminal the live line is redrawn in place (at most five times a second) and each
+finished step leaves a line with the time since the start.  A callable instead receives
+the finished steps' lines only; ``Progress(False)`` shows nothing.  Nothing goes to stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, TextIO
+
+
+class Progress:
+    def __init__(self, show: bool | Callable[[str], None] | None = None, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.sink = show if callable(show) else None
+        self.tty = self.stream.isatty()
+        self.enabled = bool(show) if show is not None and not callable(show) else self.tty
+        self.start = time.monotonic()
+        self.last_live = 0.0
+        self.live_shown = False
+
+    def _stamp(self) -> str:
+        return f"[{time.monotonic() - self.start:7.1f}s]"
+
+    def live(self, text: str, force: bool = True) -> None:
+        """Show what is running now (a terminal only); ``force=False`` rate-limits."""
+        if not self.enabled or self.sink is not None or not self.tty:
+            return
+        now = time.monotonic()
+        if not force and now - self.last_live < 0.2:
+            return
+        self.last_live = now
+        self.stream.write(f"\r\x1b[2K{self._stamp()} {text}")
+        self.stream.flush()
+        self.live_shown = True
+
+    def done(self, text: str) -> None:
+        """A finished step: a line of its own."""
+        if self.sink is not None:
+            self.sink(text)
+            return
+        if not self.enabled:
+            return
+        prefix = "\r\x1b[2K" if self.live_shown else ""
+        self.stream.write(f"{prefix}{self._stamp()} {text}\n")
+        self.stream.flush()
+        self.live_shown = False
