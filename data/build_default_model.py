@@ -3,7 +3,7 @@
     python data/build_default_model.py [CORPORA_DIR] [--size 32000]
 
 CORPORA_DIR defaults to ``../shared/data/corpora`` next to the repository.  The model is
-trained by ``viterbisample.train`` (defaults: no pre-tokenization, pieces of up to 16
+trained by ``viterbisample.train`` (defaults: no pre-tokenization, pieces of up to 24
 bytes, whole UTF-8 characters) on a mix of the shared corpora: English prose, technical
 English, Japanese, Chinese and Python code, in the shares of ``MIX``; each corpus gives
 every k-th line, so its share spans the whole file.  The output is deterministic for a

@@ -193,7 +193,7 @@ def test_trained_model_has_the_size_and_round_trips_every_line(en_units, en_line
     assert tok.special_tokens == ("<pad>", "<bos>", "<eos>")
     pieces = tok.model.pieces
     assert pieces[:256] == tuple(bytes([b]) for b in range(256))
-    assert all(len(p) <= 16 and _valid(p) for p in pieces[256:])
+    assert all(len(p) <= 24 and _valid(p) for p in pieces[256:])
     for i in range(len(en_units)):
         line = en_units.unit(i)
         assert tok.decode_bytes(tok.encode(line)) == line

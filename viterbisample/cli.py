@@ -5,6 +5,8 @@
     vsample decode [FILE ...] [--model M] [-o OUT]
     vsample stats  [FILE ...] [--model M] [--alpha A] [--format text|jsonl] [--sum]
     vsample train  FILE ... --vocab-size N -o MODEL [--split none|whitespace|gpt|REGEX]
+                   [--max-piece-bytes B] [--split-digits] [--split-characters]
+                   [--user-piece P ...] [--special-token T ...] [--max-lines N] [--quiet]
 
 ``encode --format npy -o OUT.npy`` and ``--format megatron -o PREFIX`` write the ids of a
 whole corpus as one flat array (see ``token_files``), streaming, with a progress line.
@@ -395,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("files", nargs="+", help="training files (one text per line)")
     tr.add_argument("--vocab-size", type=int, required=True, help="ids in the model, special tokens included")
     tr.add_argument("-o", "--output", required=True, help="model file to write (atomically)")
-    tr.add_argument("--max-piece-bytes", type=int, default=16, help="longest piece in bytes (default 16)")
+    tr.add_argument("--max-piece-bytes", type=int, default=24, help="longest piece in bytes (default 24)")
     tr.add_argument("--split", default="none",
                     help="pre-tokenization: none (default; pieces may span spaces), whitespace, gpt, "
                     "or a regex whose matches are the units")

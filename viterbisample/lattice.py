@@ -196,6 +196,12 @@ def backtrack(bp, lengths, n, out, out_lo):
 
 
 @njit(cache=True, nogil=True)
+def match_buffers(max_len):
+    """Room for the matches at one position (``trie.prefix_matches``): ids and far ends."""
+    return np.empty(max_len, np.int32), np.empty(max_len, np.int64)
+
+
+@njit(cache=True, nogil=True)
 def _longest(starts, ends, first, last):
     longest = 0
     for t in range(first, last):
@@ -225,8 +231,7 @@ def encode_items(
     bp = np.empty((max(draws, 1), n_max + 1), np.int32)
     states = np.empty(max(draws, 1), np.uint64)
     terms = np.empty(max_len, np.float64)
-    mids = np.empty(max_len, np.int32)
-    mstarts = np.empty(max_len, np.int64)
+    mids, mstarts = match_buffers(max_len)
     for t in range(first, last):
         lo = starts[t]
         hi = ends[t]
@@ -261,8 +266,7 @@ def alternative_items(rbase, rcheck, rvalue, scores, max_len, buf, starts, ends,
     n_max = _longest(starts, ends, first, last)
     best = np.empty(n_max + 1, np.float64)
     bp = np.empty(n_max + 1, np.int32)
-    mids = np.empty(max_len, np.int32)
-    mstarts = np.empty(max_len, np.int64)
+    mids, mstarts = match_buffers(max_len)
     for t in range(first, last):
         lo = starts[t]
         hi = ends[t]
@@ -294,8 +298,7 @@ def log_masses(base, check, value, log_weights, max_len, text, lo, hi, backward,
     no_states = np.empty(0, np.uint64)
     no_bp = np.empty((0, 0), np.int32)
     terms = np.empty(max_len, np.float64)
-    mids = np.empty(max_len, np.int32)
-    mother = np.empty(max_len, np.int64)
+    mids, mother = match_buffers(max_len)
     return mass_pass(
         base, check, value, log_weights, max_len, text, lo, hi, backward, True, mass, 0,
         no_states, no_bp, terms, mids, mother,
@@ -432,8 +435,7 @@ def stats_items(
     n_max = _longest(starts, ends, first, last)
     fwd = np.empty(n_max + 1, np.float64)
     bwd = np.empty(n_max + 1, np.float64)
-    mids = np.empty(max_len, np.int32)
-    mends = np.empty(max_len, np.int64)
+    mids, mends = match_buffers(max_len)
     for t in range(first, last):
         lo = starts[t]
         hi = ends[t]
@@ -465,8 +467,7 @@ def edge_marginals(base, check, value, rbase, rcheck, rvalue, log_weights, max_l
     bwd = np.empty(n + 1, np.float64)
     log_masses(rbase, rcheck, rvalue, log_weights, max_len, text, 0, n, False, fwd)
     log_masses(base, check, value, log_weights, max_len, text, 0, n, True, bwd)
-    mids = np.empty(max_len, np.int32)
-    mother = np.empty(max_len, np.int64)
+    mids, mother = match_buffers(max_len)
     cap = 16
     e_start = np.empty(cap, np.int64)
     e_end = np.empty(cap, np.int64)
@@ -516,8 +517,7 @@ def nbest(rbase, rcheck, rvalue, scores, lengths, max_len, text, k):
     size = np.zeros(n + 1, np.int64)
     best[0, 0] = 0.0
     size[0] = 1
-    mids = np.empty(max_len, np.int32)
-    mstarts = np.empty(max_len, np.int64)
+    mids, mstarts = match_buffers(max_len)
     rank = np.empty(max_len, np.int64)
     for j in range(1, n + 1):
         c = prefix_matches(rbase, rcheck, rvalue, text, j - 1, -1, -1, mids, 0, mstarts)
@@ -629,8 +629,7 @@ def sample_distinct(rbase, rcheck, rvalue, log_weights, lengths, max_len, text, 
     fwd = np.empty(n + 1, np.float64)
     log_masses(rbase, rcheck, rvalue, log_weights, max_len, text, 0, n, False, fwd)
     terms = np.empty(max_len, np.float64)
-    mids = np.empty(max_len, np.int32)
-    mstarts = np.empty(max_len, np.int64)
+    mids, mstarts = match_buffers(max_len)
     cap = 64
     node_pos = np.empty(cap, np.int64)
     node_parent = np.empty(cap, np.int64)
@@ -710,8 +709,7 @@ def sample_distinct(rbase, rcheck, rvalue, log_weights, lengths, max_len, text, 
 def count_edges_items(rbase, rcheck, rvalue, max_len, buf, starts, ends, out, first, last):
     """The number of lattice edges of items [first, last), by the same enumeration every
     pass uses (the bare trie walk: the floor no pass can beat, and a check in tests)."""
-    mids = np.empty(max_len, np.int32)
-    mstarts = np.empty(max_len, np.int64)
+    mids, mstarts = match_buffers(max_len)
     for t in range(first, last):
         lo = starts[t]
         total = 0

@@ -135,7 +135,7 @@ class Model:
         """The trie of reversed pieces: walked backward from a position, it lists the
         pieces that end there (what every pass in ``lattice.py`` enumerates)."""
         s = self.num_special
-        return build_trie([p[::-1] for p in self.pieces], range(s, s + len(self.pieces)))
+        return build_trie(self.pieces, range(s, s + len(self.pieces)), reverse=True)
 
     @cached_property
     def kernel_arrays(self) -> KernelArrays:

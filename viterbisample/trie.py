@@ -184,8 +184,9 @@ def _build(data, offsets, ids):
     )
 
 
-def build_trie(pieces: Sequence[bytes], ids: Sequence[int]) -> Trie:
-    """Build the trie of ``pieces`` (non-empty, distinct byte strings) mapping to ``ids``.
+def build_trie(pieces: Sequence[bytes], ids: Sequence[int], reverse: bool = False) -> Trie:
+    """Build the trie of ``pieces`` (non-empty, distinct byte strings), each spelled
+    backward with ``reverse``, mapping to ``ids``.
 
     >>> t = build_trie([b"a", b"ab"], [5, 7])
     >>> ids, ends = np.zeros(2, np.int32), np.zeros(2, np.int64)
@@ -194,15 +195,30 @@ def build_trie(pieces: Sequence[bytes], ids: Sequence[int]) -> Trie:
     >>> ids[:k].tolist(), ends[:k].tolist()
     ([5, 7], [1, 2])
     """
-    # Byte order by NumPy's sort of NUL-padded strings: it ties a piece with the same
-    # piece plus trailing NULs, and either order of those builds the same trie.
-    order = np.argsort(np.array(pieces, dtype=f"S{max(1, max(map(len, pieces), default=1))}"), kind="stable").tolist()
-    sorted_pieces = [pieces[i] for i in order]
-    lengths = np.fromiter((len(p) for p in sorted_pieces), np.int64, len(sorted_pieces))
-    offsets = np.zeros(len(sorted_pieces) + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    data = np.frombuffer(b"".join(sorted_pieces), np.uint8)
-    sorted_ids = np.asarray([ids[i] for i in order], np.int64)
-    base, check, value = _build(data, offsets, sorted_ids)
-    max_len = int(lengths.max()) if len(lengths) else 0
+    lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
+    data = np.frombuffer(b"".join(pieces), np.uint8)
+    return build_trie_packed(data, lengths, np.asarray(ids, np.int64), reverse)
+
+
+def build_trie_packed(data: np.ndarray, lengths: np.ndarray, ids: np.ndarray, reverse: bool = False) -> Trie:
+    """``build_trie`` of the pieces stored back to back in the uint8 array ``data``, with
+    the given ``lengths``."""
+    n = len(lengths)
+    max_len = int(lengths.max()) if n else 0
+    # Each piece as one row of a NUL-padded table (reversed in place with ``reverse``),
+    # sorted by NumPy as fixed-width strings: that ties a piece with the same piece plus
+    # trailing NULs, and either order of those builds the same trie.
+    row = np.repeat(np.arange(n), lengths)
+    starts = np.cumsum(lengths) - lengths
+    col = np.arange(len(data)) - np.repeat(starts, lengths)
+    if reverse:
+        col = np.repeat(lengths, lengths) - 1 - col
+    table = np.zeros((n, max(1, max_len)), np.uint8)
+    table[row, col] = data
+    order = np.argsort(table.view(f"S{max(1, max_len)}").ravel(), kind="stable")
+    sorted_lengths = lengths[order]
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(sorted_lengths, out=offsets[1:])
+    keep = np.arange(max(1, max_len)) < sorted_lengths[:, None]
+    base, check, value = _build(table[order][keep], offsets, ids[order])
     return Trie(base, check, value, max_len)

@@ -23,7 +23,7 @@ def train(
     inputs: Iterable,
     vocab_size: int,
     *,
-    max_piece_bytes: int = 16,
+    max_piece_bytes: int = 24,
     split: str | bytes | None = None,
     whole_characters: bool = True,
     split_digits: bool = False,
@@ -44,7 +44,7 @@ def train(
         ``str`` or path is one file.  Read once, streaming: a generator is fine.
     vocab_size : int
         Ids in the model, the special tokens included.
-    max_piece_bytes : int, default 16
+    max_piece_bytes : int, default 24
         Longest piece, in bytes (at most 64).
     split : None, "whitespace", "gpt" or a regex (str or bytes)
         Pre-tokenization.  None (default): whole lines, so pieces may span spaces.

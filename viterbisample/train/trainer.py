@@ -26,7 +26,7 @@ import numpy as np
 from ..checks import check_num_threads
 from ..model import DEFAULT_SPECIAL_TOKENS, KernelArrays
 from ..text import pack
-from ..trie import build_trie
+from ..trie import build_trie_packed
 from ..tokenizer import Tokenizer
 from .em import e_step, m_step
 from .progress import Progress
@@ -46,13 +46,13 @@ class Trainer:
     def __init__(
         self,
         vocab_size: int,
-        max_piece_bytes: int = 16,
+        max_piece_bytes: int = 24,
         whole_characters: bool = True,
         split_digits: bool = False,
         user_pieces: Sequence[bytes] = (),
         special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS,
         seed_size: int | None = None,
-        shrink: float = 0.75,
+        shrink: float = 0.6,
         em_iterations: int = 1,
         final_iterations: int = 2,
         em_sample_bytes: int = EM_SAMPLE_BYTES,
@@ -162,12 +162,12 @@ class Pieces:
     def __init__(self, items: list[bytes], num_special: int) -> None:
         self.items = items
         self.num_special = num_special
-        ids = range(num_special, num_special + len(items))
-        self.trie = build_trie(items, ids)
-        self.suffix_trie = build_trie([p[::-1] for p in items], ids)
+        self.packed = buf, starts, ends = pack(items)
+        ids = np.arange(num_special, num_special + len(items))
+        self.trie = build_trie_packed(buf, ends - starts, ids)
+        self.suffix_trie = build_trie_packed(buf, ends - starts, ids, reverse=True)
         self.lengths = np.zeros(num_special + len(items), np.int32)
-        self.lengths[num_special:] = [len(p) for p in items]
-        self.packed = pack(items)
+        self.lengths[num_special:] = ends - starts
 
     def __len__(self) -> int:
         return len(self.items)
