@@ -79,11 +79,12 @@ def _build(data, offsets, ids):
     cap = data.shape[0] + 1
     # 1. A linked-list trie.  In sorted order a node's child with a given byte, if it
     #    exists, is always the child added last, so insertion needs no search.
-    first_child = np.full(cap, -1, np.int64)
-    last_child = np.full(cap, -1, np.int64)
-    next_sibling = np.full(cap, -1, np.int64)
-    label = np.zeros(cap, np.int64)
-    node_value = np.full(cap, -1, np.int64)
+    # int32 throughout: half the memory traffic of int64 (a trie has < 2**31 cells).
+    first_child = np.full(cap, -1, np.int32)
+    last_child = np.full(cap, -1, np.int32)
+    next_sibling = np.full(cap, -1, np.int32)
+    label = np.zeros(cap, np.int32)
+    node_value = np.full(cap, -1, np.int32)
     n_nodes = 1
     for p in range(n_pieces):
         node = 0
@@ -107,12 +108,12 @@ def _build(data, offsets, ids):
     # 2. Place states breadth first: each node's children go to the first base whose
     #    cells for all child bytes are free.
     size = 2 * n_nodes + 512
-    base = np.zeros(size, np.int64)
-    check = np.full(size, -1, np.int64)
-    value = np.full(size, -1, np.int64)
+    base = np.zeros(size, np.int32)
+    check = np.full(size, -1, np.int32)
+    value = np.full(size, -1, np.int32)
     check[0] = -2  # the root's own cell is taken
-    queue_node = np.empty(n_nodes, np.int64)
-    queue_state = np.empty(n_nodes, np.int64)
+    queue_node = np.empty(n_nodes, np.int32)
+    queue_state = np.empty(n_nodes, np.int32)
     queue_node[0] = 0
     queue_state[0] = 0
     head = 0
@@ -177,11 +178,7 @@ def _build(data, offsets, ids):
             ch = next_sibling[ch]
     check[0] = -1  # no state has the root as a child cell; -1 never equals a state
     final = top + 257
-    return (
-        base[:final].astype(np.int32),
-        check[:final].astype(np.int32),
-        value[:final].astype(np.int32),
-    )
+    return base[:final].copy(), check[:final].copy(), value[:final].copy()
 
 
 def build_trie(pieces: Sequence[bytes], ids: Sequence[int], reverse: bool = False) -> Trie:
