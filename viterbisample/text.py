@@ -1,4 +1,4 @@
-"""Texts to byte buffers and back.
+"""Texts to byte buffers: one text, or a batch packed into one buffer.
 
 A ``str`` is encoded as UTF-8 with ``surrogateescape``, so a string made by decoding
 arbitrary bytes with ``errors="surrogateescape"`` maps back to exactly those bytes.
@@ -61,10 +61,3 @@ def pack(texts: Iterable[Text]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # every call has the same Numba signature.
         buf = np.frombuffer(b"\0", np.uint8)
     return buf, starts, ends
-
-
-def unpack(flat: np.ndarray, out_starts: np.ndarray, counts: np.ndarray) -> list[list[int]]:
-    """Split a flat id buffer into one Python list per text."""
-    return [
-        flat[s : s + c].tolist() for s, c in zip(out_starts.tolist(), counts.tolist())
-    ]

@@ -14,6 +14,7 @@ how the batch was split.
 from __future__ import annotations
 
 import codecs
+import gc
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,7 @@ from .checks import (
 from .logmath import inclusion_probability, tempered_linear_weights, tempered_log_weights
 from .model import DEFAULT_SPECIAL_TOKENS, KernelArrays, Model
 from .rng import stream_key
-from .text import Text, pack, to_bytes, unpack
+from .text import Text, pack, to_bytes
 
 DEFAULT_MODEL_RESOURCE = "default_model.json"
 # Below this many bytes a batch runs on the calling thread: a pool costs more than it saves.
@@ -299,10 +300,9 @@ class Tokenizer:
         """
         texts = check_texts(texts)
         alpha = self._alpha_or_entropy(alpha, entropy_per_byte, texts, num_threads)
-        flat, out_starts, counts = self._encode_texts(
-            texts, alpha, seed, epoch, num_threads, first_index
-        )
-        return unpack(flat, out_starts, counts)
+        # Each chunk becomes lists here while the pool still encodes the later ones.
+        chunks = self._encoded_chunks(texts, alpha, seed, epoch, num_threads, first_index)
+        return [row for ids, offsets in chunks for row in _split(ids, offsets)]
 
     def sample_batch(
         self,
@@ -342,7 +342,7 @@ class Tokenizer:
         """
         texts = check_texts(texts)
         alpha = self._alpha_or_entropy(alpha, entropy_per_byte, texts, num_threads)
-        return _compact(*self._encode_texts(texts, alpha, seed, epoch, num_threads, first_index))
+        return _joined(self._encoded_chunks(texts, alpha, seed, epoch, num_threads, first_index))
 
     def sample_batch_arrays(
         self,
@@ -358,7 +358,7 @@ class Tokenizer:
         offsets; sample d of text k is ``ids[offsets[k * n + d]:offsets[k * n + d + 1]]``."""
         a = check_alpha(alpha)
         draws = check_count(n, "n")
-        return _compact(*self._encode_texts(texts, a, seed, epoch, num_threads, first_index, draws))
+        return _joined(self._encoded_chunks(texts, a, seed, epoch, num_threads, first_index, draws))
 
     def _alpha_or_entropy(self, alpha, entropy_per_byte, texts, num_threads=None):
         if entropy_per_byte is None:
@@ -367,19 +367,30 @@ class Tokenizer:
             raise ValueError("give alpha or entropy_per_byte, not both")
         return self.alpha_for_entropy(texts, entropy_per_byte, num_threads=num_threads)
 
-    def _encode_texts(self, texts, alpha, seed, epoch, num_threads, first_index, draws=1):
-        """Checks, packing and the kernel run shared by the batch methods."""
+    def _encoded_chunks(self, texts, alpha, seed, epoch, num_threads, first_index, draws=1):
+        """(ids, offsets) of consecutive chunks of the batch, in order (``_run``).
+
+        With several threads, each chunk is packed on the calling thread while the pool
+        encodes the earlier ones, so packing (and whatever the caller does with a chunk)
+        overlaps the kernels instead of adding to them.
+        """
         a = None if alpha is None else check_alpha(alpha)
         s = check_seed(seed)
         e = check_uint64(epoch, "epoch")
         threads = check_num_threads(num_threads)
         first = check_count(first_index, "first_index")
-        buf, starts, ends = pack(check_texts(texts))
-        if first > 2**63 - 1 - len(starts):
+        texts = check_texts(texts)
+        if first > 2**63 - 1 - len(texts):
             raise ValueError(f"first_index must be < 2**63 - len(texts), got {first}")
-        indices = np.arange(len(starts), dtype=np.int64) + np.int64(first)
-        flat, out_starts, counts = self._run(buf, starts, ends, indices, a, s, e, threads, draws)
-        return flat, out_starts, counts
+        lengths = np.fromiter(map(len, texts), np.int64, len(texts))  # str: about the bytes
+        bounds = _chunks(lengths * draws, threads)
+        if len(bounds) <= 1:
+            yield self._run(pack(texts), first, a, s, e, draws)
+            return
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            jobs = [pool.submit(self._run, pack(texts[lo:hi]), first + lo, a, s, e, draws) for lo, hi in bounds]
+            for job in jobs:
+                yield job.result()
 
     def _weights(self, alpha: float) -> tuple[np.ndarray, bool]:
         """Per-piece weights for the forward pass at ``alpha``: linear if safe, else log."""
@@ -396,9 +407,11 @@ class Tokenizer:
             self._weights_cache[alpha] = result
         return result
 
-    def _run(self, buf, starts, ends, indices, alpha, seed, epoch, threads, draws=1):
-        """Run ``lattice.encode_items`` on ``threads`` threads; returns the flat ids and,
-        per output (item-major, ``draws`` per item), its start and its length."""
+    def _run(self, packed, first, alpha, seed, epoch, draws=1):
+        """``lattice.encode_items`` over one packed batch (``text.pack``) whose first text
+        has index ``first``: (ids, offsets), ``draws`` outputs per text."""
+        buf, starts, ends = packed
+        indices = np.arange(len(starts), dtype=np.int64) + np.int64(first)
         m = self.model
         trie = m.suffix_trie
         item_lengths = ends - starts
@@ -413,15 +426,14 @@ class Tokenizer:
         else:
             mode = lattice.MODE_SAMPLE
             weights, log_domain = self._weights(alpha)
-        args = (
+        lattice.encode_items(
             trie.base, trie.check, trie.value, m.scores, weights, m.lengths,
             max(1, trie.max_len), mode, log_domain, buf, starts, ends, draws, out_starts,
-            np.uint64(seed), np.uint64(epoch), indices, out, counts,
+            np.uint64(seed), np.uint64(epoch), indices, out, counts, 0, len(starts),
         )
-        _in_chunks(item_lengths * draws, threads, lambda a, b: lattice.encode_items(*args, a, b))
         if counts.size and counts.min() < 0:
             raise RuntimeError("internal error: a sampled or decoded path did not reach the start")
-        return out, out_starts, counts
+        return _compact(out, out_starts, counts)
 
     # -- scores of texts and segmentations ----------------------------------------------
     def log_partition(self, text: Text, alpha: float = 1.0) -> float:
@@ -797,15 +809,35 @@ def _compact(flat: np.ndarray, out_starts: np.ndarray, counts: np.ndarray) -> tu
     return (runs[0].copy() if len(runs) == 1 else np.concatenate(runs)), offsets
 
 
+def _joined(chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One (ids, offsets) from the (ids, offsets) of consecutive chunks."""
+    chunks = list(chunks)
+    if len(chunks) == 1:
+        return chunks[0]
+    ids = np.concatenate([c[0] for c in chunks])
+    shifts = np.cumsum([0] + [len(c[0]) for c in chunks[:-1]])
+    offsets = np.concatenate([[0]] + [c[1][1:] + shift for c, shift in zip(chunks, shifts)])
+    return ids, offsets.astype(np.int64)
+
+
 def _as_array(data: bytes) -> np.ndarray:
     """A text's bytes as the read-only uint8 array every kernel takes."""
     return np.frombuffer(data, np.uint8) if data else np.frombuffer(b"\0", np.uint8)[:0]
 
 
 def _split(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
+    """One list of ids per text.  The cyclic garbage collector is paused meanwhile: the
+    lists hold only ints, and its passes over millions of new lists cost four times the
+    building itself."""
     flat = ids.tolist()
     bounds = offsets.tolist()
-    return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _solve_decreasing(f: Any, target: float, what: str, hi_limit: float = 1e4) -> float:
