@@ -475,7 +475,8 @@ class Tokenizer:
         text_weights: Sequence[float] | np.ndarray | None = None,
         piece_counts: bool = False,
     ) -> dict[str, np.ndarray]:
-        """Exact summaries of q_alpha for each text, by forward-backward in log space.
+        """Exact summaries of q_alpha for each text, by forward-backward (ALGORITHMS.md
+        section 5; in the linear domain where the weights allow it, else in log space).
 
         Returns a dict of float64 arrays, one entry per text: ``log_z`` (log Z_alpha),
         ``entropy`` (nats), ``expected_length`` (expected number of tokens) and
@@ -831,12 +832,12 @@ def _split(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
     building itself."""
     flat = ids.tolist()
     bounds = offsets.tolist()
-    paused = gc.isenabled()
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     finally:
-        if paused:
+        if was_enabled:
             gc.enable()
 
 

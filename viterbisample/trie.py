@@ -7,7 +7,10 @@ The trie is three int32 arrays (ALGORITHMS.md section 1):
 * ``value[t]``: the piece id spelled by the path to ``t``, or -1.
 
 The root is state 0.  Arrays are padded so that ``base[s] + 255`` is always in range,
-so the walk needs no bounds test besides ``check``.  ``prefix_matches`` is the only code
+so the walk needs no bounds test besides ``check``.  ``value[0]``, the root's (never a
+piece), is ``WHOLE_CHARACTERS`` when every multi-byte piece is valid UTF-8: then no piece
+but a single byte can start inside a character, or end where no character ends, and the
+walk stops after one byte there (two of every three positions of CJK text).  ``prefix_matches`` is the only code
 that knows this layout; every lattice pass enumerates its edges through it.
 """
 
@@ -17,6 +20,11 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 from numba import njit
+
+from .text import utf8_valid
+
+
+WHOLE_CHARACTERS = -2  # value[0] when every multi-byte piece is valid UTF-8
 
 
 class Trie(NamedTuple):
@@ -49,6 +57,8 @@ def prefix_matches(base, check, value, text, start, stop, step, out_ids, out_at,
     the ids of many positions in one array.  The buffers must have room for ``max_len``
     entries (the pieces found differ in length).  O(length of the longest match).
     """
+    if value[0] == WHOLE_CHARACTERS and not _character_boundary(text, start, stop, step):
+        stop = start + step  # only the single byte
     state = 0
     count = 0
     past = 1 if step > 0 else 0
@@ -63,6 +73,32 @@ def prefix_matches(base, check, value, text, start, stop, step, out_ids, out_at,
             out_ends[count] = j + past
             count += 1
     return count
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _character_boundary(text, start, stop, step):
+    """Going forward, does a character start at ``start``?  Going backward, does one end
+    there (its lead byte and all its continuation bytes within the text)?"""
+    b = text[start]
+    if step > 0 or b < 0x80:
+        return (b & 0xC0) != 0x80
+    if (b & 0xC0) != 0x80:
+        return False  # a lead byte ends nothing
+    k = 1
+    p = start - 1
+    while p > stop and k < 4 and (text[p] & 0xC0) == 0x80:
+        k += 1
+        p -= 1
+    if p <= stop:
+        return False
+    lead = text[p]
+    if 0xC2 <= lead <= 0xDF:
+        return k == 1
+    if 0xE0 <= lead <= 0xEF:
+        return k == 2
+    if 0xF0 <= lead <= 0xF4:
+        return k == 3
+    return False
 
 
 @njit(cache=True)
@@ -217,5 +253,28 @@ def build_trie_packed(data: np.ndarray, lengths: np.ndarray, ids: np.ndarray, re
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(sorted_lengths, out=offsets[1:])
     keep = np.arange(max(1, max_len)) < sorted_lengths[:, None]
-    base, check, value = _build(table[order][keep], offsets, ids[order])
+    sorted_data = table[order][keep]
+    base, check, value = _build(sorted_data, offsets, ids[order])
+    if _whole_characters(sorted_data, offsets, reverse):
+        value[0] = WHOLE_CHARACTERS
     return Trie(base, check, value, max_len)
+
+
+@njit(cache=True, nogil=True)
+def _whole_characters(data, offsets, reverse):
+    """Is every piece of two or more bytes valid UTF-8 (``reverse``: the pieces are stored
+    reversed, so each is read backward)?"""
+    scratch = np.empty(data.shape[0] if reverse else 0, np.uint8)
+    for p in range(offsets.shape[0] - 1):
+        lo = offsets[p]
+        hi = offsets[p + 1]
+        if hi - lo < 2:
+            continue
+        if reverse:
+            for t in range(hi - lo):
+                scratch[lo + t] = data[hi - 1 - t]
+            if not utf8_valid(scratch, lo, hi):
+                return False
+        elif not utf8_valid(data, lo, hi):
+            return False
+    return True

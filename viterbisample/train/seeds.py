@@ -24,6 +24,7 @@ import numpy as np
 import regex
 from numba import njit
 
+from ..text import utf8_valid
 from .substrings import count_substrings
 from .units import Units
 
@@ -77,44 +78,8 @@ def _allowed(buf, pos, length, whole_characters, split_digits):
                     ok[k] = False
                     break
         if whole_characters and ok[k]:
-            ok[k] = _valid_utf8(buf, i, end)
+            ok[k] = utf8_valid(buf, i, end)
     return ok
-
-
-@njit(cache=True, nogil=True)
-def _valid_utf8(buf, i, end):
-    """Is ``buf[i:end]`` well-formed UTF-8 (no overlong forms, surrogates or values past
-    U+10FFFF, as Python's strict decoder)?"""
-    while i < end:
-        b = buf[i]
-        if b < 0x80:
-            i += 1
-            continue
-        if 0xC2 <= b <= 0xDF:
-            n, lo, hi = 1, 0x80, 0xBF
-        elif b == 0xE0:
-            n, lo, hi = 2, 0xA0, 0xBF
-        elif b == 0xED:
-            n, lo, hi = 2, 0x80, 0x9F
-        elif 0xE1 <= b <= 0xEF:
-            n, lo, hi = 2, 0x80, 0xBF
-        elif b == 0xF0:
-            n, lo, hi = 3, 0x90, 0xBF
-        elif 0xF1 <= b <= 0xF3:
-            n, lo, hi = 3, 0x80, 0xBF
-        elif b == 0xF4:
-            n, lo, hi = 3, 0x80, 0x8F
-        else:
-            return False
-        if i + n >= end:
-            return False
-        if not lo <= buf[i + 1] <= hi:
-            return False
-        for t in range(i + 2, i + n + 1):
-            if not 0x80 <= buf[t] <= 0xBF:
-                return False
-        i += n + 1
-    return True
 
 
 PRETOKEN = regex.compile(rb" ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+")
