@@ -22,6 +22,13 @@ position j is settled in one place:
   telescope.  One pass serves any number of samples; each costs one uniform and a short
   scan per position, on top of the edges that Viterbi visits too.
 * ``backtrack``: follows back-pointers from n to 0 and writes the ids in text order.
+* ``normalized_forward_backward``: the edge marginals (expected piece counts: the
+  trainer's E-step, ``stats_batch``, entropy) from a forward pass of per-byte mass ratios
+  and a backward pass of boundary probabilities, in the linear domain with no exp or log
+  per edge; ``log_masses`` and ``marginal_pass`` are the log-domain fallback.
+* ``alternative_items``: the best segmentation of a piece's bytes other than the piece
+  itself (the trainer's pruning).
+* ``nbest`` and ``sample_distinct``: exact k best paths and Gumbel-top-k samples.
 
 The ``*_items`` drivers run a pass over a batch of byte ranges of one buffer and write ids
 into one flat output, so Python enters a kernel once per chunk of texts.  They take
