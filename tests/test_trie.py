@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from viterbisample.trie import WHOLE_CHARACTERS, build_trie, prefix_matches
+from viterbisample.trie import WHOLE_CHARACTERS, best_suffix_match, build_trie, prefix_matches
 
 
 def assert_walks_find_exactly_the_pieces(pieces: list[bytes], text: bytes, reverse: bool) -> None:
@@ -58,3 +58,27 @@ def test_whole_character_tries_stop_early_and_miss_nothing(pieces, text, reverse
     pieces = list(dict.fromkeys(pieces))
     assert (build_trie(pieces, range(len(pieces)), reverse=reverse).value[0] == WHOLE_CHARACTERS) != broken
     assert_walks_find_exactly_the_pieces(pieces, text, reverse)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(piece, min_size=1, max_size=30, unique=True),
+       text=st.lists(st.sampled_from(b"\x00ab\xff"), min_size=1, max_size=12).map(bytes),
+       data=st.data())
+def test_fused_viterbi_step_equals_walk_then_max(pieces, text, data):
+    """``best_suffix_match`` (walk and max in one) against ``prefix_matches`` and a loop,
+    ties included (scores drawn from a few values, so exact ties are common)."""
+    trie = build_trie(pieces, range(len(pieces)), reverse=True)
+    scores = np.array(data.draw(st.lists(st.sampled_from([-1.0, -2.0, -3.5]), min_size=len(pieces),
+                                         max_size=len(pieces))))
+    best = np.array(data.draw(st.lists(st.sampled_from([0.0, -1.0, -2.0, -np.inf]),
+                                       min_size=len(text) + 1, max_size=len(text) + 1)))
+    arr = np.frombuffer(text, np.uint8)
+    ids = np.zeros(trie.max_len, np.int32)
+    ends = np.zeros(trie.max_len, np.int64)
+    for i in range(len(text)):
+        k = prefix_matches(trie.base, trie.check, trie.value, arr, i, -1, -1, ids, 0, ends)
+        top, arg = -np.inf, -1
+        for m in range(k):
+            if best[ends[m]] + scores[ids[m]] >= top:
+                top, arg = best[ends[m]] + scores[ids[m]], int(ids[m])
+        assert best_suffix_match(trie.base, trie.check, trie.value, arr, i, -1, scores, best, 0) == (top, arg)

@@ -56,7 +56,7 @@ from .logmath import (
     truncated_gumbel,
 )
 from .rng import next_uniform, stream_key
-from .trie import prefix_matches
+from .trie import best_suffix_match, prefix_matches
 
 MODE_VITERBI = 0
 MODE_SAMPLE = 1
@@ -77,17 +77,7 @@ def viterbi_pass(rbase, rcheck, rvalue, scores, text, lo, hi, best, bp, mids, ms
     best[0] = 0.0
     bp[0] = -1
     for j in range(1, n + 1):
-        k = prefix_matches(rbase, rcheck, rvalue, text, lo + j - 1, lo - 1, -1, mids, 0, mstarts)
-        top = -np.inf
-        arg = -1
-        for m in range(k):
-            pid = mids[m]
-            sc = best[mstarts[m] - lo] + scores[pid]
-            if sc >= top:
-                top = sc
-                arg = pid
-        best[j] = top
-        bp[j] = arg
+        best[j], bp[j] = best_suffix_match(rbase, rcheck, rvalue, text, lo + j - 1, lo - 1, scores, best, lo)
 
 
 @njit(cache=True, nogil=True, _nrt=False)

@@ -76,6 +76,32 @@ def prefix_matches(base, check, value, text, start, stop, step, out_ids, out_at,
 
 
 @njit(cache=True, nogil=True, _nrt=False)
+def best_suffix_match(base, check, value, text, start, stop, scores, best, offset):
+    """Viterbi's step, fused with the backward walk of ``prefix_matches`` (the trie of
+    reversed pieces, step -1): over the pieces ending at ``start + 1``, the largest
+    ``best[piece start - offset] + scores[id]``, later (longer) pieces winning exact ties;
+    returns (that score, its id).  The same as ``prefix_matches`` then a loop over its
+    matches, without writing them out (tested against that)."""
+    if value[0] == WHOLE_CHARACTERS and not _character_boundary(text, start, stop, -1):
+        stop = start - 1
+    state = 0
+    top = -np.inf
+    arg = -1
+    for j in range(start, stop, -1):
+        t = base[state] + text[j]
+        if check[t] != state:
+            break
+        state = t
+        v = value[t]
+        if v >= 0:
+            sc = best[j - offset] + scores[v]
+            if sc >= top:
+                top = sc
+                arg = v
+    return top, arg
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def _character_boundary(text, start, stop, step):
     """Going forward, does a character start at ``start``?  Going backward, does one end
     there (its lead byte and all its continuation bytes within the text)?"""
