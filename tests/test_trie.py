@@ -6,7 +6,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from viterbisample.trie import WHOLE_CHARACTERS, best_suffix_match, build_trie, prefix_matches
+from viterbisample.trie import (
+    WHOLE_CHARACTERS,
+    best_suffix_match,
+    build_trie,
+    prefix_matches,
+    suffix_mass_terms,
+)
 
 
 def assert_walks_find_exactly_the_pieces(pieces: list[bytes], text: bytes, reverse: bool) -> None:
@@ -82,3 +88,25 @@ def test_fused_viterbi_step_equals_walk_then_max(pieces, text, data):
             if best[ends[m]] + scores[ids[m]] >= top:
                 top, arg = best[ends[m]] + scores[ids[m]], int(ids[m])
         assert best_suffix_match(trie.base, trie.check, trie.value, arr, i, -1, scores, best, 0) == (top, arg)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(piece, min_size=1, max_size=30, unique=True),
+       text=st.lists(st.sampled_from(b"\x00ab\xff"), min_size=1, max_size=12).map(bytes),
+       data=st.data())
+def test_fused_sampler_step_equals_walk_then_sums(pieces, text, data):
+    """``suffix_mass_terms`` against ``prefix_matches`` and a loop of running sums."""
+    trie = build_trie(pieces, range(len(pieces)), reverse=True)
+    weights = np.array(data.draw(st.lists(st.floats(0.01, 1.0), min_size=len(pieces), max_size=len(pieces))))
+    mass = np.array(data.draw(st.lists(st.floats(0.0, 2.0), min_size=len(text) + 1, max_size=len(text) + 1)))
+    arr = np.frombuffer(text, np.uint8)
+    ids, ends = np.zeros(trie.max_len, np.int32), np.zeros(trie.max_len, np.int64)
+    got_ids, got_terms = np.zeros(trie.max_len, np.int32), np.zeros(trie.max_len)
+    for i in range(len(text)):
+        k = prefix_matches(trie.base, trie.check, trie.value, arr, i, -1, -1, ids, 0, ends)
+        sums = np.cumsum([mass[ends[m]] * weights[ids[m]] for m in range(k)]) if k else np.zeros(0)
+        count, total = suffix_mass_terms(trie.base, trie.check, trie.value, arr, i, -1, weights, mass, 0,
+                                         got_ids, got_terms)
+        assert count == k and list(got_ids[:k]) == list(ids[:k])
+        np.testing.assert_allclose(got_terms[:k], sums, rtol=1e-15)
+        assert total == (sums[-1] if k else 0.0)

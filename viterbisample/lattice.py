@@ -56,7 +56,7 @@ from .logmath import (
     truncated_gumbel,
 )
 from .rng import next_uniform, stream_key
-from .trie import best_suffix_match, prefix_matches
+from .trie import best_suffix_match, prefix_matches, suffix_mass_terms
 
 MODE_VITERBI = 0
 MODE_SAMPLE = 1
@@ -112,23 +112,28 @@ def mass_pass(
     log_scale = 0.0
     first_state = states[0] if draws > 0 else np.uint64(0)  # kept in a register
     for q in range(n):
-        if backward:
-            p = n - 1 - q
-            k = prefix_matches(base, check, value, text, lo + p, hi, 1, mids, 0, mother)
-        else:
-            p = q + 1
-            k = prefix_matches(base, check, value, text, lo + p - 1, lo - 1, -1, mids, 0, mother)
         # `terms` ends up holding the running sums of the edge terms (linear values).
-        if log_domain:
-            for m in range(k):
-                terms[m] = mass[mother[m] - lo] + weights[mids[m]]
-            mass[p], total = running_exp_sums(terms, k)
-        else:
-            total = 0.0
-            for m in range(k):
-                total += mass[mother[m] - lo] * weights[mids[m]]
-                terms[m] = total
+        if not backward and not log_domain:  # the sampler's case: one fused walk
+            p = q + 1
+            k, total = suffix_mass_terms(base, check, value, text, lo + p - 1, lo - 1, weights, mass, lo, mids, terms)
             mass[p] = total
+        else:
+            if backward:
+                p = n - 1 - q
+                k = prefix_matches(base, check, value, text, lo + p, hi, 1, mids, 0, mother)
+            else:
+                p = q + 1
+                k = prefix_matches(base, check, value, text, lo + p - 1, lo - 1, -1, mids, 0, mother)
+            if log_domain:
+                for m in range(k):
+                    terms[m] = mass[mother[m] - lo] + weights[mids[m]]
+                mass[p], total = running_exp_sums(terms, k)
+            else:
+                total = 0.0
+                for m in range(k):
+                    total += mass[mother[m] - lo] * weights[mids[m]]
+                    terms[m] = total
+                mass[p] = total
         if draws > 0 and k == 1:  # one edge: every sampler takes it, no draw needed
             for d in range(draws):
                 bp[d, p] = mids[0]
@@ -173,22 +178,24 @@ def _choose(mids, running, k, target):
 @njit(cache=True, nogil=True, _nrt=False)
 def backtrack(bp, lengths, n, out, out_lo):
     """Write the path ending at n into ``out[out_lo:]`` in text order; return its length,
-    or ``STATUS_BAD_PATH`` if a back-pointer does not move strictly backward."""
+    or ``STATUS_BAD_PATH`` if a back-pointer does not move strictly backward.
+
+    The ids are found last first and written from the far end of the room the path has
+    (``n`` ids: a path has at most one per byte), then moved to its start in one copy.
+    """
     j = n
-    count = 0
+    at = out_lo + n
     while j > 0:
         pid = bp[j]
         if pid < 0 or lengths[pid] <= 0 or lengths[pid] > j:
             return STATUS_BAD_PATH
-        out[out_lo + count] = pid
-        count += 1
+        at -= 1
+        out[at] = pid
         j -= lengths[pid]
-    a = out_lo
-    b = out_lo + count - 1
-    while a < b:
-        out[a], out[b] = out[b], out[a]
-        a += 1
-        b -= 1
+    count = out_lo + n - at
+    if at > out_lo:  # forward copy: the destination starts below the source
+        for i in range(count):
+            out[out_lo + i] = out[at + i]
     return count
 
 

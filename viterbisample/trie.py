@@ -102,6 +102,31 @@ def best_suffix_match(base, check, value, text, start, stop, scores, best, offse
 
 
 @njit(cache=True, nogil=True, _nrt=False)
+def suffix_mass_terms(base, check, value, text, start, stop, weights, mass, offset, out_ids, out_terms):
+    """The sampler's step, fused with the backward walk of ``prefix_matches``: for the
+    pieces ending at ``start + 1`` (shortest first) their ids, and the running sums of
+    ``mass[piece start - offset] * weights[id]`` into ``out_terms``; returns (how many,
+    the total).  The same as ``prefix_matches`` then a loop (tested against that)."""
+    if value[0] == WHOLE_CHARACTERS and not _character_boundary(text, start, stop, -1):
+        stop = start - 1
+    state = 0
+    count = 0
+    total = 0.0
+    for j in range(start, stop, -1):
+        t = base[state] + text[j]
+        if check[t] != state:
+            break
+        state = t
+        v = value[t]
+        if v >= 0:
+            total += mass[j - offset] * weights[v]
+            out_ids[count] = v
+            out_terms[count] = total
+            count += 1
+    return count, total
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def _character_boundary(text, start, stop, step):
     """Going forward, does a character start at ``start``?  Going backward, does one end
     there (its lead byte and all its continuation bytes within the text)?"""
