@@ -93,9 +93,9 @@ def train(
 
     The same inputs and options give the same model, byte for byte, for any ``threads``.
 
-    >>> tok = train([b"hello world", b"hello there"] * 50, 262, progress=False)
-    >>> tok.vocab_size, tok.tokenize("hello world")[0]
-    (262, 'hello')
+    >>> tok = train([b"hello world", b"hello there", b"the world"] * 50, 262, progress=False)
+    >>> tok.vocab_size, tok.tokenize("hello world")
+    (262, ['hello world'])
     """
     check_count(vocab_size, "vocab_size", 1)
     check_count(max_piece_bytes, "max_piece_bytes", 1)
