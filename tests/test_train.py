@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import reference
 from viterbisample import Tokenizer, lattice, train
 from viterbisample.cli import main
-from viterbisample.logmath import tempered_linear_weights
+from viterbisample.logmath import linear_pass_is_safe, tempered_linear_weights
 from viterbisample.text import pack
 from viterbisample.train import Trainer, read_units
 from viterbisample.train.seeds import seed_pieces
@@ -154,7 +154,7 @@ def test_expected_piece_counts_in_either_domain(z_score, linear):
     tok = Tokenizer.from_pieces(pieces, scores)
     m = tok.model
     weights, _, _ = tempered_linear_weights(m.scores, m.lengths, 1.0, m.num_special)
-    assert lattice.linear_is_safe(weights, m.lengths, m.num_special, 16) == linear
+    assert linear_pass_is_safe(weights, m.lengths, m.num_special, 16) == linear
     texts = [b"abcz", b"zabcabz", b"abcab", b"abcdefghijklmnopq"]
     st_ = tok.stats_batch(texts, 1.0, piece_counts=True)
     expected = np.zeros(tok.vocab_size)
@@ -305,6 +305,8 @@ def test_bad_input_raises_clear_errors(tmp_path):
         train([b"abc"], "300")
     with pytest.raises(TypeError):
         train(b"abc", 300)
+    with pytest.raises(TypeError, match="seed"):
+        train([b"abc"], 300, max_lines=10, seed="x")
 
 
 def test_a_corpus_too_small_for_the_size_warns_and_stops_at_what_it_supports():
@@ -350,3 +352,19 @@ def test_cli_errors_leave_no_model_file(tmp_path, capsys):
     assert "vocab_size" in capsys.readouterr().err
     assert model.read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.txt", "model.json"]
+
+
+def test_folded_products_equal_the_sum_of_logs():
+    """``logmath.multiply_folded`` keeps a product of many factors, tiny and huge ones
+    included, whose log equals the plain sum of logs (as log Z is kept per position)."""
+    from viterbisample.logmath import log_of_product, multiply_folded
+
+    rng = np.random.default_rng(5)
+    factors = np.exp(rng.uniform(-300.0, 300.0, 5000))
+    factors[::97] = 1e-250
+    factors[::89] = 1e250
+    log_part, run = 0.0, 1.0
+    for f in factors.tolist():
+        log_part, run = multiply_folded(log_part, run, f)
+        assert 1e-200 <= run <= 1e200
+    assert log_of_product(log_part, run) == pytest.approx(float(np.log(factors).sum()), rel=1e-12)

@@ -42,8 +42,6 @@ short text's whole lattice.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
@@ -51,6 +49,8 @@ from .logmath import (
     RESCALE_HIGH,
     RESCALE_LOW,
     edge_marginal,
+    log_of_product,
+    multiply_folded,
     running_exp_sums,
     gumbel,
     truncated_gumbel,
@@ -152,13 +152,13 @@ def mass_pass(
             else:
                 for t in range(max(0, p - max_len + 1), p + 1):
                     mass[t] *= inv
-            log_scale += math.log(total)
+            log_scale = log_of_product(log_scale, total)
     if draws > 0:
         states[0] = first_state
     end = 0 if backward else n
     if log_domain:
         return mass[end]
-    return math.log(mass[end]) + log_scale
+    return log_of_product(log_scale, mass[end])
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -345,15 +345,8 @@ def marginal_pass(rbase, rcheck, rvalue, log_weights, scores, text, lo, hi, fwd,
 # The products over an edge's span are built up as the edges of a position come shortest
 # first.  A span is a ratio of masses Z[i] / Z[j] with j - i <= L, and the path of single
 # bytes from i to j bounds it by b ** -L, b the smallest weight of a single byte, so with
-# b ** L >= 1e-300 (``linear_is_safe``) nothing overflows; what underflows is below 1e-23.
-
-
-def linear_is_safe(weights: np.ndarray, lengths: np.ndarray, num_special: int, max_len: int) -> bool:
-    """Whether ``normalized_forward_backward`` is safe with these per-byte-shifted weights
-    (``logmath.tempered_linear_weights``): see the bound above."""
-    byte_weights = weights[num_special:][lengths[num_special:] == 1]
-    smallest = float(byte_weights.min()) if byte_weights.size else 0.0
-    return smallest > 0.0 and max(1, max_len) * math.log(smallest) >= -690.0
+# b ** L >= 1e-300 (``logmath.linear_pass_is_safe``) nothing overflows; what underflows is
+# below 1e-23.
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -363,7 +356,8 @@ def normalized_forward_backward(
 ):
     """Returns (log Z, expected number of tokens, expected score E[S]) under q_alpha and
     adds ``item_weight`` times the expected uses of each piece to ``counts[id]`` (skipped
-    when ``counts`` is empty).  Only for weights that ``linear_is_safe`` accepts; a
+    when ``counts`` is empty).  Only for weights that ``logmath.linear_pass_is_safe``
+    accepts; a
     ratio that is still not a positive finite number makes it return nan for log Z
     before ``counts`` is touched.
 
@@ -389,14 +383,8 @@ def normalized_forward_backward(
         if not 0.0 < total < np.inf:  # also catches nan
             return np.nan, 0.0, 0.0
         ratio[j] = 1.0 / total  # stored inverted: the spans multiply by it
-        if 1e-100 < total < 1e100:  # log Z without a log per byte
-            run *= total
-            if run < 1e-200 or run > 1e200:
-                log_z += math.log(run)
-                run = 1.0
-        else:
-            log_z += math.log(total)
-    log_z += math.log(run)
+        log_z, run = multiply_folded(log_z, run, total)  # log Z without a log per byte
+    log_z = log_of_product(log_z, run)
     accumulate = counts.shape[0] > 0
     boundary[n] = 1.0
     tokens = 0.0
@@ -431,7 +419,7 @@ def stats_items(
     """log Z, E[#tokens] and E[S] under q_alpha of items [first, last), exactly.
 
     With a non-empty ``counts``, also adds ``item_weights[t]`` times each piece's expected
-    count (the trainer's E-step).  With ``linear`` (``linear_is_safe``), by
+    count (the trainer's E-step).  With ``linear`` (``logmath.linear_pass_is_safe``), by
     ``normalized_forward_backward`` on ``weights`` from ``logmath.tempered_linear_weights``
     and their per-byte ``shift``; otherwise, or should it fail on an item, by the
     log-domain passes (``log_weights`` = alpha * scores).

@@ -210,3 +210,34 @@ def digamma_log_probabilities(counts):
     for i in range(counts.shape[0]):
         out[i] = digamma(counts[i]) - shift
     return out
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def log_of_product(log_part, factor):
+    """log_part + log(factor): the log of a product of positive factors, one more of
+    them folded in."""
+    return log_part + math.log(factor)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def multiply_folded(log_part, run, factor):
+    """Multiply the product ``exp(log_part) * run`` by a positive ``factor`` with a log
+    only now and then: factors multiply ``run`` until it leaves [1e-200, 1e200], and an
+    extreme factor goes to the log part at once.  Returns the new (log_part, run); the
+    product's log is ``log_of_product(log_part, run)``."""
+    if 1e-100 < factor < 1e100:
+        run *= factor
+        if run < 1e-200 or run > 1e200:
+            return log_part + math.log(run), 1.0
+        return log_part, run
+    return log_part + math.log(factor), run
+
+
+def linear_pass_is_safe(weights: np.ndarray, lengths: np.ndarray, num_special: int, max_len: int) -> bool:
+    """Whether the normalised linear-domain forward-backward (``lattice``) is safe with
+    these per-byte-shifted weights (``tempered_linear_weights``): every span of at most
+    ``max_len`` bytes is a ratio of masses bounded by b ** -max_len, b the smallest weight
+    of a single byte, so it must be that b ** max_len >= e ** -690."""
+    byte_weights = weights[num_special:][lengths[num_special:] == 1]
+    smallest = float(byte_weights.min()) if byte_weights.size else 0.0
+    return smallest > 0.0 and max(1, max_len) * math.log(smallest) >= -690.0

@@ -33,7 +33,12 @@ from .checks import (
     check_texts,
     check_uint64,
 )
-from .logmath import inclusion_probability, tempered_linear_weights, tempered_log_weights
+from .logmath import (
+    inclusion_probability,
+    linear_pass_is_safe,
+    tempered_linear_weights,
+    tempered_log_weights,
+)
 from .model import DEFAULT_SPECIAL_TOKENS, KernelArrays, Model
 from .rng import stream_key
 from .text import Text, pack, to_bytes
@@ -765,7 +770,7 @@ def lattice_stats(
     trie, rtrie, scores = arrays.trie, arrays.suffix_trie, arrays.scores
     log_z, length, score = np.zeros(n), np.zeros(n), np.zeros(n)
     linear_w, shift, safe = tempered_linear_weights(scores, arrays.lengths, alpha, arrays.num_special)
-    linear = safe and lattice.linear_is_safe(linear_w, arrays.lengths, arrays.num_special, arrays.max_len)
+    linear = safe and linear_pass_is_safe(linear_w, arrays.lengths, arrays.num_special, arrays.max_len)
     log_w = tempered_log_weights(scores, alpha)
 
     def work(first: int, last: int) -> np.ndarray:

@@ -14,8 +14,11 @@ walk stops after one byte there (two of every three positions of CJK text).
 
 ``prefix_matches`` is the walk every lattice pass enumerates its edges with.  Viterbi and
 the sampler, the two hottest passes, use fused copies of the backward walk that do their
-per-edge work during it (``best_suffix_match``, ``suffix_mass_terms``; each is tested
-against ``prefix_matches``).  Only this module knows the layout.
+one line of per-edge work during it (``best_suffix_match``, ``suffix_mass_terms``; each
+is tested against ``prefix_matches`` followed by the plain loop).  They live here, not in
+``lattice.py`` over a step helper, because that version measured about 10% slower
+(Viterbi on en_python_docs, interleaved runs: 49 against 54 MB/s).  Only this module
+knows the layout.
 """
 
 from __future__ import annotations

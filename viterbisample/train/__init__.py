@@ -102,6 +102,7 @@ def train(
     if max_piece_bytes > MAX_PIECE_BYTES:
         raise ValueError(f"max_piece_bytes must be <= {MAX_PIECE_BYTES}, got {max_piece_bytes}")
     threads = check_num_threads(threads)
+    check_count(seed, "seed")
     specials = _check_specials(special_tokens)
     users = [to_bytes(p) for p in user_pieces]
     for p in users:

@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from ..checks import check_num_threads
+from ..logmath import log_normalize
 from ..model import DEFAULT_SPECIAL_TOKENS, KernelArrays
 from ..text import pack
 from ..trie import build_trie_packed
@@ -97,7 +98,7 @@ class Trainer:
         chosen = [i for i, p in enumerate(seeds) if p not in taken]
         pieces = Pieces(fixed + [seeds[i] for i in chosen], n_special)
         init = np.concatenate([np.ones(protected), seed_counts[chosen]])
-        logp = np.log(init / init.sum())
+        logp = log_normalize(init)
         alive = np.ones(len(pieces), bool)
         show.done(f"seeds: {len(pieces):,} pieces ({len(chosen):,} frequent substrings)")
 
