@@ -101,6 +101,17 @@ def test_closed_substrings_match_brute_force(units, max_len, min_count, whole, d
     assert np.array_equal(byte_counts, expected_bytes)
 
 
+def test_substring_counts_refuse_bad_offsets():
+    buf, starts, ends = pack([b"abcabc", b"abc"])
+    w = np.ones(2)
+    with pytest.raises(ValueError, match="offsets"):
+        count_substrings(buf, starts, ends + 5, w, 4, 2.0, True)
+    with pytest.raises(ValueError, match="max_len"):
+        count_substrings(buf, starts, ends, w, 65, 2.0, True)
+    with pytest.raises(ValueError, match="one length"):
+        count_substrings(buf, starts, ends, np.ones(3), 4, 2.0, True)
+
+
 def test_seeds_respect_the_options(ja_lines):
     units = read_units(ja_lines[:300] + [b"abc123 abc456 abc123 \xff\xfe\xff\xfe %d" % i for i in range(60)])
     for whole, digits in [(True, False), (True, True), (False, False)]:
