@@ -260,14 +260,14 @@ def count_substrings(
     ``weights[u]``; substrings never cross units.  Returns arrays (position of one
     occurrence, length, count), deterministic for given input, and the 256 single-byte
     counts.  O(n log n) time and O(n) memory for n bytes.  Raises ``ValueError`` for
-    offsets outside ``buf`` or a ``max_len`` outside 2..64 (the kernels check nothing).
+    offsets outside ``buf`` or a ``max_len`` outside 1..64 (the kernels check nothing).
     """
     buf = np.ascontiguousarray(buf, np.uint8)
     starts = np.ascontiguousarray(starts, np.int64)
     ends = np.ascontiguousarray(ends, np.int64)
     weights = np.ascontiguousarray(weights, np.float64)
-    if not 2 <= int(max_len) <= 64:
-        raise ValueError(f"max_len must be in 2..64, got {max_len}")
+    if not 1 <= int(max_len) <= 64:
+        raise ValueError(f"max_len must be in 1..64, got {max_len}")
     if not (starts.shape == ends.shape == weights.shape and starts.ndim == 1):
         raise ValueError("starts, ends and weights must be 1-D arrays of one length")
     if len(starts) and (starts.min() < 0 or ends.max() > len(buf) or np.any(ends < starts)):
