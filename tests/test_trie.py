@@ -6,8 +6,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from viterbisample.text import character_end_step
 from viterbisample.trie import (
     WHOLE_CHARACTERS,
+    _character_boundary,
     best_suffix_match,
     build_trie,
     prefix_matches,
@@ -110,3 +112,52 @@ def test_fused_sampler_step_equals_walk_then_sums(pieces, text, data):
         assert count == k and list(got_ids[:k]) == list(ids[:k])
         np.testing.assert_allclose(got_terms[:k], sums, rtol=1e-15)
         assert total == (sums[-1] if k else 0.0)
+
+
+def early_stops(trie, arr) -> list[int]:
+    """The ``stop`` the passes give the fused walks at each position (lattice.py): the
+    single byte only where, by ``character_end_step``, no character ends."""
+    stops, pending = [], -1
+    for i in range(len(arr)):
+        ends, pending = character_end_step(arr[i], pending)
+        stops.append(i - 1 if trie.value[0] == WHOLE_CHARACTERS and not ends else -1)
+    return stops
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=any_bytes)
+def test_character_end_step_is_the_walks_boundary_test(text):
+    """Read forward, the O(1) state machine says a character ends exactly where the
+    backward walk's own test (which looks back over the character) says so."""
+    arr = np.frombuffer(text + b"\0", np.uint8)[: len(text)]
+    pending = -1
+    for i in range(len(text)):
+        ends, pending = character_end_step(arr[i], pending)
+        assert ends == _character_boundary(arr, i, -1, -1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(char_piece, max_size=20, unique=True), text=any_bytes, data=st.data())
+def test_fused_walks_with_the_passes_early_stop_find_what_prefix_matches_finds(pieces, text, data):
+    """On whole-character tries and any bytes, both fused walks given the passes' stop
+    agree with ``prefix_matches`` (which stops early by itself) followed by a loop."""
+    pieces = list(dict.fromkeys([bytes([b]) for b in range(256)] + pieces))
+    trie = build_trie(pieces, range(len(pieces)), reverse=True)
+    assert trie.value[0] == WHOLE_CHARACTERS
+    scores = np.array(data.draw(st.lists(st.sampled_from([-1.0, -2.0, -3.5]), min_size=len(pieces),
+                                         max_size=len(pieces))))
+    best = np.array(data.draw(st.lists(st.sampled_from([0.0, -1.0, -2.0]),
+                                       min_size=len(text) + 1, max_size=len(text) + 1)))
+    arr = np.frombuffer(text + b"\0", np.uint8)[: len(text)]
+    ids, ends = np.zeros(trie.max_len, np.int32), np.zeros(trie.max_len, np.int64)
+    got_ids, got_terms = np.zeros(trie.max_len, np.int32), np.zeros(trie.max_len)
+    for i, stop in enumerate(early_stops(trie, arr)):
+        k = prefix_matches(trie.base, trie.check, trie.value, arr, i, -1, -1, ids, 0, ends)
+        top, arg = -np.inf, -1
+        for m in range(k):
+            if best[ends[m]] + scores[ids[m]] >= top:
+                top, arg = best[ends[m]] + scores[ids[m]], int(ids[m])
+        assert best_suffix_match(trie.base, trie.check, trie.value, arr, i, stop, scores, best, 0) == (top, arg)
+        count, _ = suffix_mass_terms(trie.base, trie.check, trie.value, arr, i, stop, scores, best, 0,
+                                     got_ids, got_terms)
+        assert count == k and list(got_ids[:k]) == list(ids[:k])

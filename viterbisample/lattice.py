@@ -56,7 +56,8 @@ from .logmath import (
     truncated_gumbel,
 )
 from .rng import next_uniform, stream_key
-from .trie import best_suffix_match, prefix_matches, suffix_mass_terms
+from .text import character_end_step
+from .trie import WHOLE_CHARACTERS, best_suffix_match, prefix_matches, suffix_mass_terms
 
 MODE_VITERBI = 0
 MODE_SAMPLE = 1
@@ -76,8 +77,15 @@ def viterbi_pass(rbase, rcheck, rvalue, scores, text, lo, hi, best, bp, mids, ms
     n = hi - lo
     best[0] = 0.0
     bp[0] = -1
+    whole = rvalue[0] == WHOLE_CHARACTERS
+    pending = -1
     for j in range(1, n + 1):
-        best[j], bp[j] = best_suffix_match(rbase, rcheck, rvalue, text, lo + j - 1, lo - 1, scores, best, lo)
+        stop = lo - 1
+        if whole:
+            ends, pending = character_end_step(text[lo + j - 1], pending)
+            if not ends:
+                stop = lo + j - 2  # only the single byte
+        best[j], bp[j] = best_suffix_match(rbase, rcheck, rvalue, text, lo + j - 1, stop, scores, best, lo)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -111,11 +119,18 @@ def mass_pass(
         mass[0] = 0.0 if log_domain else 1.0
     log_scale = 0.0
     first_state = states[0] if draws > 0 else np.uint64(0)  # kept in a register
+    whole = value[0] == WHOLE_CHARACTERS
+    pending = -1
     for q in range(n):
         # `terms` ends up holding the running sums of the edge terms (linear values).
         if not backward and not log_domain:  # the sampler's case: one fused walk
             p = q + 1
-            k, total = suffix_mass_terms(base, check, value, text, lo + p - 1, lo - 1, weights, mass, lo, mids, terms)
+            stop = lo - 1
+            if whole:
+                ends, pending = character_end_step(text[lo + q], pending)
+                if not ends:
+                    stop = lo + q - 1
+            k, total = suffix_mass_terms(base, check, value, text, lo + q, stop, weights, mass, lo, mids, terms)
             mass[p] = total
         else:
             if backward:
@@ -217,45 +232,46 @@ def _longest(starts, ends, first, last):
 @njit(cache=True, nogil=True)
 def encode_items(
     rbase, rcheck, rvalue, scores, weights, lengths, max_len, mode, log_domain, buf, starts,
-    ends, draws, out_starts, seed, epoch, indices, out, counts, first, last,
+    ends, draws, seed, epoch, first_index, out, offsets,
 ):
-    """Viterbi (``mode == MODE_VITERBI``) or ``draws`` exact samples of items [first, last).
+    """Viterbi (``mode == MODE_VITERBI``, ``draws`` 1) or ``draws`` exact samples of every
+    item; returns 0, or ``STATUS_BAD_PATH`` on a broken invariant.
 
-    Item t is ``buf[starts[t]:ends[t]]``.  Output r = t * draws + d (d < draws; draws is 1
-    for Viterbi) is given room at ``out[out_starts[r]:]`` for ``ends[t] - starts[t]`` ids
-    (a path never has more tokens than bytes).  The outputs of the range are written back
-    to back from the first one's start, so a chunk's ids end up contiguous; the position
-    of output r is written to ``out_starts[r]`` and its length to ``counts[r]`` (negative
-    on a broken invariant).  Sample d of item t draws from the stream (seed, epoch,
-    indices[t], d), so it does not depend on the batch or on the thread that runs it.
+    Item t is ``buf[starts[t]:ends[t]]``.  The outputs r = t * draws + d are written to
+    ``out`` back to back, output r at ``out[offsets[r]:offsets[r + 1]]`` (``offsets`` has
+    room for len(starts) * draws + 1 entries; ``out`` for draws times the items' total
+    length: a path never has more tokens than bytes).  Sample d of item t draws from the
+    stream (seed, epoch, first_index + t, d), so it does not depend on the batch or on
+    the thread that runs it.
     """
-    cursor = out_starts[first * draws] if last > first and draws > 0 else 0
-    n_max = _longest(starts, ends, first, last)
+    n_items = starts.shape[0]
+    n_max = _longest(starts, ends, 0, n_items)
     mass = np.empty(n_max + 1, np.float64)
-    bp = np.empty((max(draws, 1), n_max + 1), np.int32)
-    states = np.empty(max(draws, 1), np.uint64)
+    bp = np.empty((draws, n_max + 1), np.int32)
+    states = np.empty(draws, np.uint64)
     terms = np.empty(max_len, np.float64)
     mids, mstarts = match_buffers(max_len)
-    for t in range(first, last):
+    cursor = 0
+    offsets[0] = 0
+    for t in range(n_items):
         lo = starts[t]
         hi = ends[t]
         if mode == MODE_VITERBI:
             viterbi_pass(rbase, rcheck, rvalue, scores, buf, lo, hi, mass, bp[0], mids, mstarts)
-            out_starts[t] = cursor
-            counts[t] = backtrack(bp[0], lengths, hi - lo, out, cursor)
-            cursor += max(counts[t], 0)
-            continue
+        else:
+            for d in range(draws):
+                states[d] = stream_key(seed, epoch, first_index + np.uint64(t), np.uint64(d))
+            mass_pass(
+                rbase, rcheck, rvalue, weights, max_len, buf, lo, hi, False, log_domain, mass,
+                draws, states, bp, terms, mids, mstarts,
+            )
         for d in range(draws):
-            states[d] = stream_key(seed, epoch, np.uint64(indices[t]), np.uint64(d))
-        mass_pass(
-            rbase, rcheck, rvalue, weights, max_len, buf, lo, hi, False, log_domain, mass,
-            draws, states, bp, terms, mids, mstarts,
-        )
-        for d in range(draws):
-            r = t * draws + d
-            out_starts[r] = cursor
-            counts[r] = backtrack(bp[d], lengths, hi - lo, out, cursor)
-            cursor += max(counts[r], 0)
+            count = backtrack(bp[d], lengths, hi - lo, out, cursor)
+            if count < 0:
+                return STATUS_BAD_PATH
+            cursor += count
+            offsets[t * draws + d + 1] = cursor
+    return 0
 
 
 @njit(cache=True, nogil=True)

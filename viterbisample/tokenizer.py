@@ -17,7 +17,6 @@ import codecs
 import gc
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any, Iterable, Sequence
 
@@ -40,6 +39,7 @@ from .logmath import (
     tempered_log_weights,
 )
 from .model import DEFAULT_SPECIAL_TOKENS, KernelArrays, Model
+from .parallel import ordered_results
 from .rng import stream_key
 from .text import Text, pack, to_bytes
 
@@ -236,16 +236,15 @@ class Tokenizer:
             mode = lattice.MODE_SAMPLE
             weights, log_domain = self._weights(a)
         out = np.empty(max(n, 1), np.int32)
-        counts = np.zeros(1, np.int64)
-        zero = np.zeros(1, np.int64)
-        lattice.encode_items(
+        offsets = np.empty(2, np.int64)
+        status = lattice.encode_items(
             rt.base, rt.check, rt.value, m.scores, weights, m.lengths, max(1, rt.max_len),
-            mode, log_domain, _as_array(data), zero, np.array([n], np.int64), 1,
-            np.zeros(1, np.int64), np.uint64(s), np.uint64(0), zero, out, counts, 0, 1,
+            mode, log_domain, _as_array(data), np.zeros(1, np.int64), np.array([n], np.int64),
+            1, np.uint64(s), np.uint64(0), np.uint64(0), out, offsets,
         )
-        if counts[0] < 0:
+        if status < 0:
             raise RuntimeError("internal error: a sampled or decoded path did not reach the start")
-        return out[: counts[0]].tolist()
+        return out[: offsets[1]].tolist()
 
     def sample(
         self,
@@ -375,9 +374,8 @@ class Tokenizer:
     def _encoded_chunks(self, texts, alpha, seed, epoch, num_threads, first_index, draws=1):
         """(ids, offsets) of consecutive chunks of the batch, in order (``_run``).
 
-        With several threads, each chunk is packed on the calling thread while the pool
-        encodes the earlier ones, so packing (and whatever the caller does with a chunk)
-        overlaps the kernels instead of adding to them.
+        Each chunk is packed by the thread that encodes it, and the caller's work on a
+        chunk overlaps the encoding of the later ones (``parallel.ordered_results``).
         """
         a = None if alpha is None else check_alpha(alpha)
         s = check_seed(seed)
@@ -389,13 +387,12 @@ class Tokenizer:
             raise ValueError(f"first_index must be < 2**63 - len(texts), got {first}")
         lengths = np.fromiter(map(len, texts), np.int64, len(texts))  # str: about the bytes
         bounds = _chunks(lengths * draws, threads)
-        if len(bounds) <= 1:
-            yield self._run(pack(texts), first, a, s, e, draws)
-            return
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            jobs = [pool.submit(self._run, pack(texts[lo:hi]), first + lo, a, s, e, draws) for lo, hi in bounds]
-            for job in jobs:
-                yield job.result()
+
+        def job(k: int) -> tuple[np.ndarray, np.ndarray]:
+            lo, hi = bounds[k]
+            return self._run(pack(texts[lo:hi]), first + lo, a, s, e, draws)
+
+        return ordered_results(job, len(bounds), threads)
 
     def _weights(self, alpha: float) -> tuple[np.ndarray, bool]:
         """Per-piece weights for the forward pass at ``alpha``: linear if safe, else log."""
@@ -416,29 +413,24 @@ class Tokenizer:
         """``lattice.encode_items`` over one packed batch (``text.pack``) whose first text
         has index ``first``: (ids, offsets), ``draws`` outputs per text."""
         buf, starts, ends = packed
-        indices = np.arange(len(starts), dtype=np.int64) + np.int64(first)
         m = self.model
         trie = m.suffix_trie
-        item_lengths = ends - starts
-        out_lengths = np.repeat(item_lengths, draws)
-        out_starts = np.zeros(len(out_lengths), np.int64)
-        if len(out_lengths):
-            np.cumsum(out_lengths[:-1], out=out_starts[1:])
-        out = np.empty(max(1, int(out_lengths.sum())), np.int32)
-        counts = np.zeros(len(out_lengths), np.int64)
         if alpha is None:
             mode, weights, log_domain, draws = lattice.MODE_VITERBI, m.scores, False, 1
         else:
             mode = lattice.MODE_SAMPLE
             weights, log_domain = self._weights(alpha)
-        lattice.encode_items(
+        total = int(ends[-1]) if len(ends) else 0  # packed: the texts fill the buffer
+        out = np.empty(max(1, total * draws), np.int32)
+        offsets = np.empty(len(starts) * draws + 1, np.int64)
+        status = lattice.encode_items(
             trie.base, trie.check, trie.value, m.scores, weights, m.lengths,
-            max(1, trie.max_len), mode, log_domain, buf, starts, ends, draws, out_starts,
-            np.uint64(seed), np.uint64(epoch), indices, out, counts, 0, len(starts),
+            max(1, trie.max_len), mode, log_domain, buf, starts, ends, draws,
+            np.uint64(seed), np.uint64(epoch), np.uint64(first), out, offsets,
         )
-        if counts.size and counts.min() < 0:
+        if status < 0:
             raise RuntimeError("internal error: a sampled or decoded path did not reach the start")
-        return _compact(out, out_starts, counts)
+        return out[: offsets[-1]].copy(), offsets
 
     # -- scores of texts and segmentations ----------------------------------------------
     def log_partition(self, text: Text, alpha: float = 1.0) -> float:
@@ -801,20 +793,6 @@ def _rebuild(pieces, scores, specials) -> Tokenizer:
     return Tokenizer(Model(pieces, scores, specials))
 
 
-def _compact(flat: np.ndarray, out_starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flat ids and offsets from a kernel's output, whose chunks each wrote their ids back
-    to back (``lattice.encode_items``): only the runs between chunks need joining."""
-    offsets = np.zeros(len(counts) + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    if len(counts) == 0:
-        return flat[:0], offsets
-    breaks = np.flatnonzero(out_starts[1:] != out_starts[:-1] + counts[:-1]) + 1
-    firsts = np.concatenate([[0], breaks])
-    lasts = np.concatenate([breaks, [len(counts)]])
-    runs = [flat[out_starts[a] : out_starts[a] + offsets[b] - offsets[a]] for a, b in zip(firsts, lasts)]
-    return (runs[0].copy() if len(runs) == 1 else np.concatenate(runs)), offsets
-
-
 def _joined(chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """One (ids, offsets) from the (ids, offsets) of consecutive chunks."""
     chunks = list(chunks)
@@ -891,10 +869,7 @@ def _in_chunks(lengths: np.ndarray, threads: int, work: Any, chunk_bytes: int | 
     kernels release the GIL); results in chunk order.  With ``chunk_bytes`` the chunks
     are cut by size alone, so results summed over chunks do not depend on ``threads``."""
     bounds = _chunks(lengths, threads, chunk_bytes)
-    if len(bounds) <= 1 or threads <= 1:
-        return [work(a, b) for a, b in bounds]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return [f.result() for f in [pool.submit(work, a, b) for a, b in bounds]]
+    return list(ordered_results(lambda k: work(*bounds[k]), len(bounds), threads))
 
 
 def _chunks(lengths: np.ndarray, threads: int, chunk_bytes: int | None = None) -> list[tuple[int, int]]:

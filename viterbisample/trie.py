@@ -88,9 +88,9 @@ def best_suffix_match(base, check, value, text, start, stop, scores, best, offse
     reversed pieces, step -1): over the pieces ending at ``start + 1``, the largest
     ``best[piece start - offset] + scores[id]``, later (longer) pieces winning exact ties;
     returns (that score, its id).  The same as ``prefix_matches`` then a loop over its
-    matches, without writing them out (tested against that)."""
-    if value[0] == WHOLE_CHARACTERS and not _character_boundary(text, start, stop, -1):
-        stop = start - 1
+    matches, without writing them out (tested against that).  Unlike that walk it
+    leaves the ``WHOLE_CHARACTERS`` early stop to its caller, which passes
+    ``stop = start - 1`` where no character ends (``text.character_end_step``)."""
     state = 0
     top = -np.inf
     arg = -1
@@ -113,9 +113,8 @@ def suffix_mass_terms(base, check, value, text, start, stop, weights, mass, offs
     """The sampler's step, fused with the backward walk of ``prefix_matches``: for the
     pieces ending at ``start + 1`` (shortest first) their ids, and the running sums of
     ``mass[piece start - offset] * weights[id]`` into ``out_terms``; returns (how many,
-    the total).  The same as ``prefix_matches`` then a loop (tested against that)."""
-    if value[0] == WHOLE_CHARACTERS and not _character_boundary(text, start, stop, -1):
-        stop = start - 1
+    the total).  The same as ``prefix_matches`` then a loop (tested against that); the
+    early stop is its caller's, as in ``best_suffix_match``."""
     state = 0
     count = 0
     total = 0.0
