@@ -57,7 +57,7 @@ from .logmath import (
 )
 from .rng import next_uniform, stream_key
 from .text import character_end_step
-from .trie import WHOLE_CHARACTERS, best_suffix_match, prefix_matches, suffix_mass_terms
+from .trie import WHOLE_CHARACTERS, best_suffix_match, prefix_matches, single_byte_piece, suffix_mass_terms
 
 MODE_VITERBI = 0
 MODE_SAMPLE = 1
@@ -80,12 +80,15 @@ def viterbi_pass(rbase, rcheck, rvalue, scores, text, lo, hi, best, bp, mids, ms
     whole = rvalue[0] == WHOLE_CHARACTERS
     pending = -1
     for j in range(1, n + 1):
-        stop = lo - 1
+        b = text[lo + j - 1]
         if whole:
-            ends, pending = character_end_step(text[lo + j - 1], pending)
-            if not ends:
-                stop = lo + j - 2  # only the single byte
-        best[j], bp[j] = best_suffix_match(rbase, rcheck, rvalue, text, lo + j - 1, stop, scores, best, lo)
+            char_ends, pending = character_end_step(b, pending)
+            if not char_ends:  # inside a character: only the one-byte piece ends here
+                v = single_byte_piece(rbase, rcheck, rvalue, b)
+                best[j] = best[j - 1] + scores[v] if v >= 0 else -np.inf
+                bp[j] = v
+                continue
+        best[j], bp[j] = best_suffix_match(rbase, rcheck, rvalue, text, lo + j - 1, lo - 1, scores, best, lo)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -125,12 +128,18 @@ def mass_pass(
         # `terms` ends up holding the running sums of the edge terms (linear values).
         if not backward and not log_domain:  # the sampler's case: one fused walk
             p = q + 1
-            stop = lo - 1
+            char_ends = True
             if whole:
-                ends, pending = character_end_step(text[lo + q], pending)
-                if not ends:
-                    stop = lo + q - 1
-            k, total = suffix_mass_terms(base, check, value, text, lo + q, stop, weights, mass, lo, mids, terms)
+                char_ends, pending = character_end_step(text[lo + q], pending)
+            if char_ends:
+                k, total = suffix_mass_terms(base, check, value, text, lo + q, lo - 1, weights, mass, lo, mids, terms)
+            else:  # inside a character: only the one-byte piece ends here
+                v = single_byte_piece(base, check, value, text[lo + q])
+                k = 1 if v >= 0 else 0
+                mids[0] = v
+                total = mass[q] * weights[v] if v >= 0 else 0.0
+                terms[0] = total
+            mass[p] = total
             mass[p] = total
         else:
             if backward:
@@ -718,9 +727,16 @@ def count_edges_items(rbase, rcheck, rvalue, max_len, buf, starts, ends, out, fi
     """The number of lattice edges of items [first, last), by the same enumeration every
     pass uses (the bare trie walk: the floor no pass can beat, and a check in tests)."""
     mids, mstarts = match_buffers(max_len)
+    whole = rvalue[0] == WHOLE_CHARACTERS
     for t in range(first, last):
         lo = starts[t]
         total = 0
-        for j in range(1, ends[t] - lo + 1):
-            total += prefix_matches(rbase, rcheck, rvalue, buf, lo + j - 1, lo - 1, -1, mids, 0, mstarts)
+        pending = -1
+        for j in range(lo, ends[t]):
+            if whole:  # the shortcut Viterbi and the sampler take inside characters
+                char_ends, pending = character_end_step(buf[j], pending)
+                if not char_ends:
+                    total += single_byte_piece(rbase, rcheck, rvalue, buf[j]) >= 0
+                    continue
+            total += prefix_matches(rbase, rcheck, rvalue, buf, j, lo - 1, -1, mids, 0, mstarts)
         out[t] = total

@@ -90,7 +90,7 @@ def best_suffix_match(base, check, value, text, start, stop, scores, best, offse
     returns (that score, its id).  The same as ``prefix_matches`` then a loop over its
     matches, without writing them out (tested against that).  Unlike that walk it
     leaves the ``WHOLE_CHARACTERS`` early stop to its caller, which passes
-    ``stop = start - 1`` where no character ends (``text.character_end_step``)."""
+    ``single_byte_piece`` where no character ends (``text.character_end_step``)."""
     state = 0
     top = -np.inf
     arg = -1
@@ -130,6 +130,14 @@ def suffix_mass_terms(base, check, value, text, start, stop, weights, mass, offs
             out_terms[count] = total
             count += 1
     return count, total
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def single_byte_piece(base, check, value, b):
+    """The id of the one-byte piece ``b``, or -1: the whole walk where no character ends
+    (the passes take this shortcut there instead of a walk of one step)."""
+    t = base[0] + b
+    return value[t] if check[t] == 0 else -1
 
 
 @njit(cache=True, nogil=True, _nrt=False)
