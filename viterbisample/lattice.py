@@ -140,7 +140,6 @@ def mass_pass(
                 total = mass[q] * weights[v] if v >= 0 else 0.0
                 terms[0] = total
             mass[p] = total
-            mass[p] = total
         else:
             if backward:
                 p = n - 1 - q
