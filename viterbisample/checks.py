@@ -105,4 +105,4 @@ def check_texts(texts: Any) -> Sequence[Any]:
             "texts must be a sequence of str or bytes, got a single "
             f"{type(texts).__name__}; use encode() for one text or wrap it in a list"
         )
-    return list(texts)
+    return texts if isinstance(texts, list) else list(texts)  # a list is not copied

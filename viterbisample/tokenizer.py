@@ -872,11 +872,11 @@ def _in_chunks(lengths: np.ndarray, threads: int, work: Any, chunk_bytes: int | 
 
 
 def _sampled_chunks(texts: list, threads: int, draws: int = 1) -> list[tuple[int, int]]:
-    """``_chunks`` for a batch of texts, cut by the lengths of at most about 4096 evenly
+    """``_chunks`` for a batch of texts, cut by the lengths of at most about 2048 evenly
     spaced ones: on a big batch, measuring every text would be a serial step as long as
     packing one chunk.  (``len`` of a str counts characters: near enough the bytes.)"""
     n = len(texts)
-    stride = max(1, n // 4096)
+    stride = max(1, n // 1024)
     sample = np.fromiter(map(len, texts[::stride]), np.int64)
     # Sampled text k stands for texts [k * stride, (k + 1) * stride), the last for the rest.
     return [(a * stride, n if b == len(sample) else b * stride)
@@ -884,19 +884,27 @@ def _sampled_chunks(texts: list, threads: int, draws: int = 1) -> list[tuple[int
 
 
 def _chunks(lengths: np.ndarray, threads: int, chunk_bytes: int | None = None) -> list[tuple[int, int]]:
-    """Contiguous item ranges of about equal bytes: 4 per thread (one if the batch is
-    small), or, with ``chunk_bytes``, as many as that size gives whatever the threads."""
+    """Contiguous item ranges cut by bytes: with ``chunk_bytes``, as many as that size
+    gives whatever the threads; else one if the batch is small, or 4 per thread plus one.
+
+    Those 4 * threads + 1 are staggered: the first and the last are half the size of the
+    others.  Two threads then start their kernels half a chunk apart and stay so, and
+    each one's packing of its next chunk (which holds the GIL) overlaps the other's
+    kernel instead of waiting for it; they still finish together.
+    """
     n = len(lengths)
     if n == 0:
         return []
     total = int(lengths.sum())
     if chunk_bytes is not None:
         n_chunks = min(n, max(1, -(-total // chunk_bytes)))
+        marks = np.arange(1, n_chunks) / n_chunks
     elif threads <= 1 or n == 1 or total < _MIN_PARALLEL_BYTES:
         return [(0, n)]
     else:
-        n_chunks = min(n, 4 * threads)
-    cum = np.cumsum(lengths)
-    cuts = np.searchsorted(cum, np.arange(1, n_chunks) * (total / n_chunks), side="right")
+        sizes = np.ones(4 * threads + 1)
+        sizes[0] = sizes[-1] = 0.5
+        marks = np.cumsum(sizes)[:-1] / sizes.sum()
+    cuts = np.searchsorted(np.cumsum(lengths), marks * total, side="right")
     edges = np.unique(np.concatenate([[0], cuts, [n]]))
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
