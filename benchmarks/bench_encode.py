@@ -5,7 +5,8 @@ Trains a SentencePiece Unigram model (byte_fallback) on a seeded sample of a sha
 cached in ``benchmarks/.cache``; imports it with ``load_sentencepiece`` so every tokenizer
 segments with the same pieces and scores; checks that the Viterbi segmentations agree; then
 times each task on one thread (and on all cores), interleaving the tasks round by round and
-reporting the best and the median of the rounds.  BytePiece cannot import that model: it
+reporting the best and the median of the rounds (a task shorter than ``--min-task-seconds``
+is called several times in a round, timed as the mean).  BytePiece cannot import that model: it
 gets its own of the same size, trained on the same sample and cached beside it.  Results go to
 ``benchmarks/results/encode-<corpus>.json`` and ``.md``.  See ``benchmarks/README.md``.
 
@@ -21,6 +22,7 @@ import argparse
 import gc
 import hashlib
 import json
+import math
 import os
 import platform
 import random
@@ -257,17 +259,24 @@ def cold_start(model_path: Path) -> dict:
 
 
 # -- timing ----------------------------------------------------------------------------------
-def timed(fn) -> float:
+def timed(task: dict) -> float:
+    """Seconds per call of ``task["fn"]``: the mean of ``task["repeat"]`` calls made back
+    to back (each after ``task["before"]``, untimed), the garbage collector collected
+    once before them and off while they run."""
+    total = 0.0
     gc.collect()
     gc.disable()
     try:
-        t0 = time.perf_counter()
-        out = fn()
-        seconds = time.perf_counter() - t0
+        for _ in range(task["repeat"]):
+            if task.get("before"):
+                task["before"]()
+            t0 = time.perf_counter()
+            out = task["fn"]()
+            total += time.perf_counter() - t0
+            del out
     finally:
         gc.enable()
-    del out
-    return seconds
+    return total / task["repeat"]
 
 
 def run_rounds(tasks: list[dict], rounds: int) -> None:
@@ -276,9 +285,7 @@ def run_rounds(tasks: list[dict], rounds: int) -> None:
     for r in range(rounds):
         shift = r % len(tasks)
         for task in tasks[shift:] + tasks[:shift]:
-            if task.get("before"):
-                task["before"]()
-            task["times"].append(timed(task["fn"]))
+            task["times"].append(timed(task))
         best = ", ".join(f"{t['key']} {min(t['times']):.2f}s" for t in tasks)
         print(f"round {r + 1}/{rounds}: best so far: {best}", flush=True)
 
@@ -325,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bench-mb", type=float, default=0.0,
                     help="size of the seeded sample of lines to encode (0: the whole corpus)")
     ap.add_argument("--rounds", type=int, default=5, help="timed runs of each task")
+    ap.add_argument("--min-task-seconds", type=float, default=0.2,
+                    help="a task faster than this is called several times per round")
     ap.add_argument("--alpha", type=float, default=0.1)
     ap.add_argument("--samples", type=int, default=8, help="samples per line for sample_batch")
     ap.add_argument("--seed", type=int, default=0)
@@ -478,8 +487,11 @@ def main(argv: list[str] | None = None) -> int:
                           threads=1, fn=lambda: [bp.encode(x) for x in lines]))
     for task in tasks:
         task["times"] = []
-        fn = task["fn"]
-        fn()  # warm: allocators, caches, peers' lazy set-up
+        task["repeat"] = 1
+        warm = timed(task)  # warm: allocators, caches, peers' lazy set-up
+        # A call of a few milliseconds, timed once, measures mostly what ran before it
+        # (caches, sleeping threads): such calls are repeated within a round.
+        task["repeat"] = max(1, min(100, math.ceil(args.min_task_seconds / max(warm, 1e-9))))
     run_rounds(tasks, args.rounds)
 
     rows = {}
@@ -489,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
             "tokenizer": t["who"], "task": t["what"], "threads": t["threads"],
             "best_seconds": best, "median_seconds": median,
             "best_mb_per_s": mb / best, "median_mb_per_s": mb / median, "times": t["times"],
+            "calls_per_round": t["repeat"],
         }
 
     def ratio(a_key, b_key):
@@ -537,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
         "model": {"file": model_path.name, "vocab_size": args.vocab_size,
                   "viterbisample_ids": tok.vocab_size, "train_sample_mb_asked": args.train_mb,
                   "train_sample_mb": train_mb, "byte_fallback": True},
-        "settings": {"rounds": args.rounds, "alpha": a, "samples": n},
+        "settings": {"rounds": args.rounds, "alpha": a, "samples": n,
+                     "min_task_seconds": args.min_task_seconds},
         "startup": startup,
         "viterbi_agreement": checks,
         "rows": rows,
@@ -570,7 +584,9 @@ def markdown(r: dict) -> str:
         f"`{c['sha256'][:16]}…`), vocabulary of {r['model']['vocab_size']} pieces trained by "
         f"SentencePiece (Unigram, byte_fallback) on a {r['model']['train_sample_mb']:.1f} MB sample. "
         f"MB/s = UTF-8 bytes of the corpus lines / seconds; best and median of "
-        f"{s['rounds']} interleaved rounds.",
+        f"{s['rounds']} interleaved rounds; in each, a task is called back to back as many "
+        f"times as it takes to reach {s.get('min_task_seconds', 0):g} s (at most 100; the "
+        f"calls column) and timed as the mean.",
         "",
         f"Machine: {m['cpu']}, {m['usable_cpus']} usable CPUs; Python {m['python']}, numpy "
         f"{m['numpy']}, numba {m['numba']}, sentencepiece {m['sentencepiece'] or 'absent'}, "
@@ -579,11 +595,12 @@ def markdown(r: dict) -> str:
         f"{r['date_utc']}. Load average (1, 5, 15 min) {m['load_average_at_start']} at the "
         f"start, {r['load_average_at_end']} at the end.",
         "",
-        "| tokenizer | task | threads | best MB/s | median MB/s |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| tokenizer | task | threads | calls | best MB/s | median MB/s |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for row in r["rows"].values():
         out.append(f"| {row['tokenizer']} | {row['task']} | {row['threads']} | "
+                   f"{row.get('calls_per_round', 1)} | "
                    f"{row['best_mb_per_s']:.2f} | {row['median_mb_per_s']:.2f} |")
     out += ["", "| ratio (vs = viterbisample) | best | median |", "| --- | ---: | ---: |"]
     for name, v in r["ratios"].items():
