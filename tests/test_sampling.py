@@ -173,3 +173,43 @@ def test_zz_print_chi_square_table():
     print("\ntext\talpha\tpath\tchi2\tdof\tp")
     for text, alpha, how, stat, dof, p in RESULTS:
         print(f"{text}\t{alpha}\t{how}\t{stat:.1f}\t{dof}\t{p:.3f}")
+
+
+@pytest.mark.parametrize("name", ["default_tok", "run_tok", "ja_tok"])
+@pytest.mark.parametrize("alpha", [None, 0.1, 1.0, 8.0])
+def test_ring_of_recent_positions_gives_what_whole_arrays_give(request, name, alpha, en_lines):
+    """Batches keep only a ring of the last best scores or masses
+    (``lattice.ring_size``); on texts many rings long, Viterbi and the sampler (its
+    choices and log Z, rescalings included) equal the same passes over whole arrays."""
+    import numpy as np
+
+    from viterbisample import lattice
+    from viterbisample.rng import stream_key
+
+    tok = request.getfixturevalue(name)
+    text = {"run_tok": b"a" * 700 + b"b" + b"a" * 300,
+            "ja_tok": "吾輩は猫である。名前はまだ無い。どこで生れたか頓と見当がつかぬ。".encode() * 12,
+            "default_tok": b" ".join(en_lines[:40])}[name]
+    m, trie = tok.model, tok.model.suffix_trie
+    buf = np.frombuffer(text, np.uint8)
+    n, max_len = len(text), trie.max_len
+    ring = lattice.ring_size(max_len)
+    assert ring > max_len and n > 20 * ring
+    mids, mstarts = lattice.match_buffers(max_len)
+    results = []
+    for mask, size in ((-1, n + 1), (ring - 1, ring)):
+        mass = np.empty(size)
+        bp = np.empty((2, n + 1), np.int32)
+        if alpha is None:
+            lattice.viterbi_pass(trie.base, trie.check, trie.value, m.scores, buf, 0, n, mass, mask,
+                                 bp[0], mids, mstarts)
+            results.append((bp[0].tolist(), None))
+            continue
+        weights, log_domain = tok._weights(alpha)
+        states = np.array([stream_key(np.uint64(3), np.uint64(0), np.uint64(0), np.uint64(d))
+                           for d in range(2)], np.uint64)
+        log_z = lattice.mass_pass(trie.base, trie.check, trie.value, weights, max_len, buf, 0, n,
+                                  False, log_domain, mass, mask, 2, states, bp, np.empty(max_len),
+                                  mids, mstarts)
+        results.append((bp[:, 1:].tolist(), log_z))  # bp[:, 0] is never written
+    assert results[0] == results[1]

@@ -89,7 +89,7 @@ def test_fused_viterbi_step_equals_walk_then_max(pieces, text, data):
         for m in range(k):
             if best[ends[m]] + scores[ids[m]] >= top:
                 top, arg = best[ends[m]] + scores[ids[m]], int(ids[m])
-        assert best_suffix_match(trie.base, trie.check, trie.value, arr, i, -1, scores, best, 0) == (top, arg)
+        assert best_suffix_match(trie.base, trie.check, trie.value, arr, i, -1, scores, best, 0, -1) == (top, arg)
 
 
 @settings(max_examples=200, deadline=None)
@@ -107,7 +107,7 @@ def test_fused_sampler_step_equals_walk_then_sums(pieces, text, data):
     for i in range(len(text)):
         k = prefix_matches(trie.base, trie.check, trie.value, arr, i, -1, -1, ids, 0, ends)
         sums = np.cumsum([mass[ends[m]] * weights[ids[m]] for m in range(k)]) if k else np.zeros(0)
-        count, total = suffix_mass_terms(trie.base, trie.check, trie.value, arr, i, -1, weights, mass, 0,
+        count, total = suffix_mass_terms(trie.base, trie.check, trie.value, arr, i, -1, weights, mass, 0, -1,
                                          got_ids, got_terms)
         assert count == k and list(got_ids[:k]) == list(ids[:k])
         np.testing.assert_allclose(got_terms[:k], sums, rtol=1e-15)
@@ -157,7 +157,7 @@ def test_fused_walks_with_the_passes_early_stop_find_what_prefix_matches_finds(p
         for m in range(k):
             if best[ends[m]] + scores[ids[m]] >= top:
                 top, arg = best[ends[m]] + scores[ids[m]], int(ids[m])
-        assert best_suffix_match(trie.base, trie.check, trie.value, arr, i, stop, scores, best, 0) == (top, arg)
-        count, _ = suffix_mass_terms(trie.base, trie.check, trie.value, arr, i, stop, scores, best, 0,
+        assert best_suffix_match(trie.base, trie.check, trie.value, arr, i, stop, scores, best, 0, -1) == (top, arg)
+        count, _ = suffix_mass_terms(trie.base, trie.check, trie.value, arr, i, stop, scores, best, 0, -1,
                                      got_ids, got_terms)
         assert count == k and list(got_ids[:k]) == list(ids[:k])

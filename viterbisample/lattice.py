@@ -67,12 +67,14 @@ STATUS_BAD_PATH = -1
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def viterbi_pass(rbase, rcheck, rvalue, scores, text, lo, hi, best, bp, mids, mstarts):
+def viterbi_pass(rbase, rcheck, rvalue, scores, text, lo, hi, best, mask, bp, mids, mstarts):
     """Fill ``bp[1..n]`` with the last piece of the best path to each position.
 
-    ``rbase``/``rcheck``/``rvalue``: the trie of reversed pieces.  ``best`` float64 and
-    ``bp`` int32 of length >= n + 1; ``mids``/``mstarts`` match buffers of the model's
-    longest piece length.
+    ``rbase``/``rcheck``/``rvalue``: the trie of reversed pieces.  ``bp`` int32 of length
+    >= n + 1; ``mids``/``mstarts`` match buffers of the model's longest piece length.
+    The best score of position j is ``best[j & mask]``: with ``mask = -1``, ``best`` has
+    all n + 1 positions; with ``best`` a ring of ``ring_size(max_len)`` and ``mask`` that
+    size - 1, only the last positions, all an edge can reach back to.
     """
     n = hi - lo
     best[0] = 0.0
@@ -85,16 +87,26 @@ def viterbi_pass(rbase, rcheck, rvalue, scores, text, lo, hi, best, bp, mids, ms
             char_ends, pending = character_end_step(b, pending)
             if not char_ends:  # inside a character: only the one-byte piece ends here
                 v = single_byte_piece(rbase, rcheck, rvalue, b)
-                best[j] = best[j - 1] + scores[v] if v >= 0 else -np.inf
+                best[j & mask] = best[(j - 1) & mask] + scores[v] if v >= 0 else -np.inf
                 bp[j] = v
                 continue
-        best[j], bp[j] = best_suffix_match(rbase, rcheck, rvalue, text, lo + j - 1, lo - 1, scores, best, lo)
+        best[j & mask], bp[j] = best_suffix_match(rbase, rcheck, rvalue, text, lo + j - 1, lo - 1, scores, best, lo, mask)
+
+
+@njit(cache=True, nogil=True)
+def ring_size(max_len):
+    """The smallest power of two above ``max_len``: a ring of per-position values that
+    long holds every position the edges into the next one start at."""
+    size = 1
+    while size <= max_len:
+        size *= 2
+    return size
 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def mass_pass(
-    base, check, value, weights, max_len, text, lo, hi, backward, log_domain, mass, draws,
-    states, bp, terms, mids, mother,
+    base, check, value, weights, max_len, text, lo, hi, backward, log_domain, mass, mask,
+    draws, states, bp, terms, mids, mother,
 ):
     """Tempered path masses over ``text[lo:hi]``, forward or backward, and ``draws`` exact
     samples; returns the total log mass (linear domain: without the per-byte shift, the
@@ -114,10 +126,11 @@ def mass_pass(
     Sampler d draws from the stream ``states[d]`` (rng.py; advanced in place) and writes
     its choice of the edge that ends (forward) or starts (backward) at each position to
     ``bp[d, position]``.  ``terms`` is scratch for ``max_len`` running sums of edge terms.
+    The mass of position j is ``mass[j & mask]``, whole or a ring as in ``viterbi_pass``.
     """
     n = hi - lo
     if backward:
-        mass[n] = 0.0 if log_domain else 1.0
+        mass[n & mask] = 0.0 if log_domain else 1.0
     else:
         mass[0] = 0.0 if log_domain else 1.0
     log_scale = 0.0
@@ -132,14 +145,14 @@ def mass_pass(
             if whole:
                 char_ends, pending = character_end_step(text[lo + q], pending)
             if char_ends:
-                k, total = suffix_mass_terms(base, check, value, text, lo + q, lo - 1, weights, mass, lo, mids, terms)
+                k, total = suffix_mass_terms(base, check, value, text, lo + q, lo - 1, weights, mass, lo, mask, mids, terms)
             else:  # inside a character: only the one-byte piece ends here
                 v = single_byte_piece(base, check, value, text[lo + q])
                 k = 1 if v >= 0 else 0
                 mids[0] = v
-                total = mass[q] * weights[v] if v >= 0 else 0.0
+                total = mass[q & mask] * weights[v] if v >= 0 else 0.0
                 terms[0] = total
-            mass[p] = total
+            mass[p & mask] = total
         else:
             if backward:
                 p = n - 1 - q
@@ -149,14 +162,14 @@ def mass_pass(
                 k = prefix_matches(base, check, value, text, lo + p - 1, lo - 1, -1, mids, 0, mother)
             if log_domain:
                 for m in range(k):
-                    terms[m] = mass[mother[m] - lo] + weights[mids[m]]
-                mass[p], total = running_exp_sums(terms, k)
+                    terms[m] = mass[(mother[m] - lo) & mask] + weights[mids[m]]
+                mass[p & mask], total = running_exp_sums(terms, k)
             else:
                 total = 0.0
                 for m in range(k):
-                    total += mass[mother[m] - lo] * weights[mids[m]]
+                    total += mass[(mother[m] - lo) & mask] * weights[mids[m]]
                     terms[m] = total
-                mass[p] = total
+                mass[p & mask] = total
         if draws > 0 and k == 1:  # one edge: every sampler takes it, no draw needed
             for d in range(draws):
                 bp[d, p] = mids[0]
@@ -171,17 +184,17 @@ def mass_pass(
             inv = 1.0 / total
             if backward:
                 for t in range(p, min(n, p + max_len - 1) + 1):
-                    mass[t] *= inv
+                    mass[t & mask] *= inv
             else:
                 for t in range(max(0, p - max_len + 1), p + 1):
-                    mass[t] *= inv
+                    mass[t & mask] *= inv
             log_scale = log_of_product(log_scale, total)
     if draws > 0:
         states[0] = first_state
     end = 0 if backward else n
     if log_domain:
-        return mass[end]
-    return log_of_product(log_scale, mass[end])
+        return mass[end & mask]
+    return log_of_product(log_scale, mass[end & mask])
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -254,7 +267,8 @@ def encode_items(
     """
     n_items = starts.shape[0]
     n_max = _longest(starts, ends, 0, n_items)
-    mass = np.empty(n_max + 1, np.float64)
+    ring = ring_size(max_len)  # best scores or masses: only the last positions are read
+    mass = np.empty(ring, np.float64)
     bp = np.empty((draws, n_max + 1), np.int32)
     states = np.empty(draws, np.uint64)
     terms = np.empty(max_len, np.float64)
@@ -265,13 +279,13 @@ def encode_items(
         lo = starts[t]
         hi = ends[t]
         if mode == MODE_VITERBI:
-            viterbi_pass(rbase, rcheck, rvalue, scores, buf, lo, hi, mass, bp[0], mids, mstarts)
+            viterbi_pass(rbase, rcheck, rvalue, scores, buf, lo, hi, mass, ring - 1, bp[0], mids, mstarts)
         else:
             for d in range(draws):
                 states[d] = stream_key(seed, epoch, first_index + np.uint64(t), np.uint64(d))
             mass_pass(
                 rbase, rcheck, rvalue, weights, max_len, buf, lo, hi, False, log_domain, mass,
-                draws, states, bp, terms, mids, mstarts,
+                ring - 1, draws, states, bp, terms, mids, mstarts,
             )
         for d in range(draws):
             count = backtrack(bp[d], lengths, hi - lo, out, cursor)
@@ -298,7 +312,7 @@ def alternative_items(rbase, rcheck, rvalue, scores, max_len, buf, starts, ends,
     for t in range(first, last):
         lo = starts[t]
         hi = ends[t]
-        viterbi_pass(rbase, rcheck, rvalue, scores, buf, lo, hi, best, bp, mids, mstarts)
+        viterbi_pass(rbase, rcheck, rvalue, scores, buf, lo, hi, best, -1, bp, mids, mstarts)
         k = prefix_matches(rbase, rcheck, rvalue, buf, hi - 1, lo - 1, -1, mids, 0, mstarts)
         top = -np.inf
         for m in range(k):
@@ -328,7 +342,7 @@ def log_masses(base, check, value, log_weights, max_len, text, lo, hi, backward,
     terms = np.empty(max_len, np.float64)
     mids, mother = match_buffers(max_len)
     return mass_pass(
-        base, check, value, log_weights, max_len, text, lo, hi, backward, True, mass, 0,
+        base, check, value, log_weights, max_len, text, lo, hi, backward, True, mass, -1, 0,
         no_states, no_bp, terms, mids, mother,
     )
 

@@ -83,10 +83,11 @@ def prefix_matches(base, check, value, text, start, stop, step, out_ids, out_at,
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def best_suffix_match(base, check, value, text, start, stop, scores, best, offset):
+def best_suffix_match(base, check, value, text, start, stop, scores, best, offset, mask):
     """Viterbi's step, fused with the backward walk of ``prefix_matches`` (the trie of
     reversed pieces, step -1): over the pieces ending at ``start + 1``, the largest
-    ``best[piece start - offset] + scores[id]``, later (longer) pieces winning exact ties;
+    ``best[(piece start - offset) & mask] + scores[id]`` (``mask``: see
+    ``lattice.viterbi_pass``), later (longer) pieces winning exact ties;
     returns (that score, its id).  The same as ``prefix_matches`` then a loop over its
     matches, without writing them out (tested against that).  Unlike that walk it
     leaves the ``WHOLE_CHARACTERS`` early stop to its caller, which passes
@@ -101,7 +102,7 @@ def best_suffix_match(base, check, value, text, start, stop, scores, best, offse
         state = t
         v = value[t]
         if v >= 0:
-            sc = best[j - offset] + scores[v]
+            sc = best[(j - offset) & mask] + scores[v]
             if sc >= top:
                 top = sc
                 arg = v
@@ -109,10 +110,10 @@ def best_suffix_match(base, check, value, text, start, stop, scores, best, offse
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def suffix_mass_terms(base, check, value, text, start, stop, weights, mass, offset, out_ids, out_terms):
+def suffix_mass_terms(base, check, value, text, start, stop, weights, mass, offset, mask, out_ids, out_terms):
     """The sampler's step, fused with the backward walk of ``prefix_matches``: for the
     pieces ending at ``start + 1`` (shortest first) their ids, and the running sums of
-    ``mass[piece start - offset] * weights[id]`` into ``out_terms``; returns (how many,
+    ``mass[(piece start - offset) & mask] * weights[id]`` into ``out_terms``; returns (how many,
     the total).  The same as ``prefix_matches`` then a loop (tested against that); the
     early stop is its caller's, as in ``best_suffix_match``."""
     state = 0
@@ -125,7 +126,7 @@ def suffix_mass_terms(base, check, value, text, start, stop, weights, mass, offs
         state = t
         v = value[t]
         if v >= 0:
-            total += mass[j - offset] * weights[v]
+            total += mass[(j - offset) & mask] * weights[v]
             out_ids[count] = v
             out_terms[count] = total
             count += 1
