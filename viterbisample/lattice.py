@@ -31,9 +31,20 @@ position j is settled in one place:
 * ``nbest`` and ``sample_distinct``: exact k best paths and Gumbel-top-k samples.
 
 The ``*_items`` drivers run a pass over a batch of byte ranges of one buffer and write ids
-into one flat output, so Python enters a kernel once per chunk of texts.  They take
-``[first, last)`` item bounds so a caller can give chunks to threads (``nogil``).  All
-arguments are validated by the caller: Numba does not check bounds.
+into one flat output, so Python enters a kernel once per chunk of texts (``nogil``: the
+caller gives chunks to threads).  ``encode_items`` takes a packed chunk and writes its
+offsets too; the others take ``[first, last)`` item bounds.  All arguments are validated
+by the caller: Numba does not check bounds.
+
+Where the passes read every position in order, two things keep them cheap:
+
+* inside a UTF-8 character (``text.character_end_step``, O(1) a byte) a vocabulary of
+  whole characters has only the one-byte piece ending there, so Viterbi and the sampler
+  take it (``trie.single_byte_piece``) without a walk: two of every three positions of
+  CJK text;
+* best scores and masses live in a ring of the last ``ring_size(max_len)`` positions
+  (all an edge can reach back to) when only the back-pointers are kept: a 100 MB line
+  holds 4 bytes of state per byte (its back-pointers), not 12.
 
 Passes that allocate nothing are compiled with ``_nrt=False`` (as ``trie.prefix_matches``):
 Numba's reference counting of array arguments would otherwise cost more per call than a

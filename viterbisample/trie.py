@@ -10,7 +10,8 @@ The root is state 0.  Arrays are padded so that ``base[s] + 255`` is always in r
 so the walk needs no bounds test besides ``check``.  ``value[0]``, the root's (never a
 piece), is ``WHOLE_CHARACTERS`` when every multi-byte piece is valid UTF-8: then no piece
 but a single byte can start inside a character, or end where no character ends, and the
-walk stops after one byte there (two of every three positions of CJK text).
+walk stops after one byte there (two of every three positions of CJK text; the passes
+that read positions in order skip even that step, with ``single_byte_piece``).
 
 ``prefix_matches`` is the walk every lattice pass enumerates its edges with.  Viterbi and
 the sampler, the two hottest passes, use fused copies of the backward walk that do their
