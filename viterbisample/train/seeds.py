@@ -16,7 +16,6 @@ Not here: EM and pruning.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Iterable
 
@@ -24,6 +23,7 @@ import numpy as np
 import regex
 from numba import njit
 
+from ..logmath import log_normalize
 from ..text import utf8_valid
 from .substrings import count_substrings
 from .units import Units
@@ -112,7 +112,6 @@ def frequent_substrings(
     multi.sort(key=lambda cp: (-cp[0], cp[1]))
     chosen = multi[: max(0, size - 256)]
     singles = [(counts.get(bytes([b]), 0.5), bytes([b])) for b in range(256)]
-    total = float(sum(c for c, _ in chosen) + sum(c for c, _ in singles))
     pieces = [p for _, p in singles] + [p for _, p in chosen]
-    scores = [math.log(c / total) for c, _ in singles] + [math.log(c / total) for c, _ in chosen]
-    return pieces, scores
+    scores = log_normalize(np.array([c for c, _ in singles + chosen], np.float64))
+    return pieces, scores.tolist()
