@@ -16,10 +16,11 @@ that read positions in order skip even that step, with ``single_byte_piece``).
 ``prefix_matches`` is the walk every lattice pass enumerates its edges with.  Viterbi and
 the sampler, the two hottest passes, use fused copies of the backward walk that do their
 one line of per-edge work during it (``best_suffix_match``, ``suffix_mass_terms``; each
-is tested against ``prefix_matches`` followed by the plain loop).  They live here, not in
-``lattice.py`` over a step helper, because that version measured about 10% slower
-(Viterbi on en_python_docs, interleaved runs: 49 against 54 MB/s).  Only this module
-knows the layout.
+is tested against ``prefix_matches`` followed by the plain loop).  All three take their
+steps with ``child``.  The two fused loops stay two: one walk with a flag choosing the
+per-edge work measured 3-6% slower on both passes (interleaved runs, ja and
+en_python_docs), and the loops with their work in ``lattice.py`` about 10% slower.
+Only this module knows the layout.
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ class Trie(NamedTuple):
         return Trie(self.base, self.check, value, self.max_len)
 
 
+@njit(cache=True, nogil=True, _nrt=False)
+def child(base, check, state, byte):
+    """The state reached from ``state`` by ``byte``, or -1: the one step every walk takes
+    (the arrays' padding keeps ``base[state] + byte`` in range)."""
+    t = base[state] + byte
+    return t if check[t] == state else -1
+
+
 # _nrt=False: this function allocates nothing, and without Numba's reference counting a
 # call passes its arrays for free.  With it, the atomic increments and decrements of the
 # five array arguments cost 5x the walk itself (measured: 7 vs 40 MB/s for a bare walk).
@@ -71,8 +80,8 @@ def prefix_matches(base, check, value, text, start, stop, step, out_ids, out_at,
     count = 0
     past = 1 if step > 0 else 0
     for j in range(start, stop, step):
-        t = base[state] + text[j]
-        if check[t] != state:
+        t = child(base, check, state, text[j])
+        if t < 0:
             break
         state = t
         v = value[t]
@@ -97,8 +106,8 @@ def best_suffix_match(base, check, value, text, start, stop, scores, best, offse
     top = -np.inf
     arg = -1
     for j in range(start, stop, -1):
-        t = base[state] + text[j]
-        if check[t] != state:
+        t = child(base, check, state, text[j])
+        if t < 0:
             break
         state = t
         v = value[t]
@@ -121,8 +130,8 @@ def suffix_mass_terms(base, check, value, text, start, stop, weights, mass, offs
     count = 0
     total = 0.0
     for j in range(start, stop, -1):
-        t = base[state] + text[j]
-        if check[t] != state:
+        t = child(base, check, state, text[j])
+        if t < 0:
             break
         state = t
         v = value[t]
@@ -138,8 +147,8 @@ def suffix_mass_terms(base, check, value, text, start, stop, weights, mass, offs
 def single_byte_piece(base, check, value, b):
     """The id of the one-byte piece ``b``, or -1: the whole walk where no character ends
     (the passes take this shortcut there instead of a walk of one step)."""
-    t = base[0] + b
-    return value[t] if check[t] == 0 else -1
+    t = child(base, check, 0, b)
+    return value[t] if t >= 0 else -1
 
 
 @njit(cache=True, nogil=True, _nrt=False)
