@@ -1,11 +1,11 @@
-"""Shared fixtures: the shared data, and the vocabularies the tests run on.
+"""Fixtures: the test data, and the vocabularies the tests run on.
 
-The shared data lives next to the repository, at ``../shared/data`` (see the README): the
-corpora in ``corpora/`` and SentencePiece test models in ``sp_test_models/``.  It is
-required: a missing file is an error, not a skipped test, so a test run can never pass by
-silently testing nothing.
+The test data is in the repository, in ``tests/data`` (its README gives each file's
+source and licence): the corpora in ``corpora/`` and SentencePiece test models in
+``sp_test_models/``.  A missing file is an error, not a skipped test, so a test run can
+never pass by silently testing nothing.
 
-* Data: ``shared_file`` (the path of a file of the shared data), ``en_lines`` and
+* Data: ``data_file`` (the path of a file of the test data), ``en_lines`` and
   ``ja_lines`` (the lines of Botchan and of 吾輩は猫である, as bytes), ``en_held_out``
   and ``ja_held_out`` (lines that follow the ones the vocabularies were built from).
 * Realistic vocabularies, the frequent-substring seeds of Unigram training
@@ -34,7 +34,7 @@ from viterbisample import Tokenizer  # noqa: E402
 from viterbisample.train.seeds import count_pretokens, frequent_substrings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 EN_CORPUS = "en_botchan.txt"
 JA_CORPUS = "ja_wagahaiwa_nekodearu.txt"
 
@@ -47,21 +47,21 @@ EN_HELD_OUT_LINES = 600
 JA_HELD_OUT_BYTES = 20_000
 
 
-def shared_path(name: str) -> Path:
-    """The path of ``name`` (e.g. ``"corpora/en_botchan.txt"``) in the shared data;
+def data_path(name: str) -> Path:
+    """The path of ``name`` (e.g. ``"corpora/en_botchan.txt"``) in ``tests/data``;
     raises if the file is missing."""
-    path = SHARED / name
+    path = DATA / name
     if not path.is_file():
         raise FileNotFoundError(
-            f"shared test data {path} is missing: the tests need the shared data at "
-            f"{SHARED} (the repository's parent directory holds shared/data)"
+            f"test data {path} is missing: the tests read their data from {DATA}, "
+            f"which is part of the repository (see {DATA / 'README.md'})"
         )
     return path
 
 
 def corpus_lines(name: str) -> list[bytes]:
-    """The lines of a shared corpus, as bytes; raises if the corpus is missing."""
-    return shared_path(f"corpora/{name}").read_bytes().splitlines()
+    """The lines of a corpus of the test data, as bytes; raises if it is missing."""
+    return data_path(f"corpora/{name}").read_bytes().splitlines()
 
 
 def _first_bytes(lines: list[bytes], budget: int) -> list[bytes]:
@@ -79,10 +79,10 @@ def build_vocab(lines: list[bytes], size: int) -> tuple[list[bytes], list[float]
 
 
 @pytest.fixture(scope="session")
-def shared_file():
-    """``shared_file("sp_test_models/test_model.model")``: the path of a file of the
-    shared data; FileNotFoundError if it is missing."""
-    return shared_path
+def data_file():
+    """``data_file("sp_test_models/test_model.model")``: the path of a file of the test
+    data (``tests/data``); FileNotFoundError if it is missing."""
+    return data_path
 
 
 @pytest.fixture(scope="session")

@@ -114,7 +114,7 @@ def test_each_kernel_compiles_one_signature(small_tok):
 # -- argument checks --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("alpha,error", [(-0.5, ValueError), (math.nan, ValueError), (math.inf, ValueError),
+@pytest.mark.parametrize("alpha,error", [(-0.5, ValueError), (math.nan, ValueError), (-math.inf, ValueError),
                                          ("1", TypeError), (True, TypeError)])
 def test_bad_alpha(small_tok, alpha, error):
     with pytest.raises(error, match="alpha"):

@@ -1,7 +1,7 @@
 """``spm_import``: reading SentencePiece ``.model`` files and Viterbi parity with SentencePiece.
 
 The parity tests need the sentencepiece package (in the ``test`` extra; never a runtime
-dependency) and the shared data next to the repository (``../shared/data``).
+dependency) and the SentencePiece test models in ``tests/data/sp_test_models``.
 The reader and conversion tests build small models with a protobuf writer of their own.
 """
 
@@ -133,8 +133,8 @@ def test_empty_file(tmp_path):
 
 
 @pytest.mark.parametrize("name", MODEL_FILES)
-def test_truncated_real_model_raises_value_error(shared_file, name):
-    data = shared_file(f"sp_test_models/{name}").read_bytes()
+def test_truncated_real_model_raises_value_error(data_file, name):
+    data = data_file(f"sp_test_models/{name}").read_bytes()
     rng = random.Random(1)
     # The start, the end, random places, and piece boundaries (a well-formed prefix that
     # lacks the normalizer spec); a sample of each, since a late cut parses most of the file.
@@ -254,8 +254,8 @@ def test_sentencepiece_input():
 
 
 @pytest.mark.parametrize("name", MODEL_FILES)
-def test_real_models_load(shared_file, name):
-    path = shared_file(f"sp_test_models/{name}")
+def test_real_models_load(data_file, name):
+    path = data_file(f"sp_test_models/{name}")
     imp = import_sentencepiece(path)
     info = read_sentencepiece(path)
     assert imp.tokenizer.special_tokens == ("<unk>", "<s>", "</s>")
@@ -280,9 +280,9 @@ def _spm_path_score(sp, ids, pieces, unk_score):
 
 @pytest.mark.parametrize("model_name", MODEL_FILES)
 @pytest.mark.parametrize("corpus", ["en_lines", "ja_lines"])
-def test_viterbi_parity_with_sentencepiece(request, shared_file, model_name, corpus):
+def test_viterbi_parity_with_sentencepiece(request, data_file, model_name, corpus):
     import sentencepiece as spm
-    model_path = shared_file(f"sp_test_models/{model_name}")
+    model_path = data_file(f"sp_test_models/{model_name}")
     lines = [x.decode("utf-8") for x in request.getfixturevalue(corpus) if x]
     sp = spm.SentencePieceProcessor(model_file=str(model_path))
     imp = import_sentencepiece(model_path)
@@ -319,11 +319,11 @@ def test_viterbi_parity_with_sentencepiece(request, shared_file, model_name, cor
     assert same_tokens >= 0.99 * len(texts), f"{same_tokens} of {len(texts)} lines tokenized alike"
 
 
-def test_corrupted_real_model_loads_or_raises_value_error(shared_file):
+def test_corrupted_real_model_loads_or_raises_value_error(data_file):
     """Random byte flips anywhere in a real file: a clean error or a valid model."""
     from viterbisample.spm_import import convert
 
-    data = shared_file("sp_test_models/test_model.model").read_bytes()
+    data = data_file("sp_test_models/test_model.model").read_bytes()
     rng = random.Random(3)
     for _ in range(100):
         buf = bytearray(data)

@@ -13,7 +13,7 @@ from viterbisample.trie import (
     best_suffix_match,
     build_trie,
     prefix_matches,
-    suffix_mass_terms,
+    suffix_span_terms,
 )
 
 
@@ -97,21 +97,23 @@ def test_fused_viterbi_step_equals_walk_then_max(pieces, text, data):
        text=st.lists(st.sampled_from(b"\x00ab\xff"), min_size=1, max_size=12).map(bytes),
        data=st.data())
 def test_fused_sampler_step_equals_walk_then_sums(pieces, text, data):
-    """``suffix_mass_terms`` against ``prefix_matches`` and a loop of running sums."""
+    """``suffix_span_terms`` against ``prefix_matches`` and a loop of running sums of
+    weight times the product of the ratios strictly inside each piece."""
     trie = build_trie(pieces, range(len(pieces)), reverse=True)
     weights = np.array(data.draw(st.lists(st.floats(0.01, 1.0), min_size=len(pieces), max_size=len(pieces))))
-    mass = np.array(data.draw(st.lists(st.floats(0.0, 2.0), min_size=len(text) + 1, max_size=len(text) + 1)))
+    ratio = np.array(data.draw(st.lists(st.floats(0.0, 2.0), min_size=len(text) + 1, max_size=len(text) + 1)))
     arr = np.frombuffer(text, np.uint8)
-    ids, ends = np.zeros(trie.max_len, np.int32), np.zeros(trie.max_len, np.int64)
+    ids, starts = np.zeros(trie.max_len, np.int32), np.zeros(trie.max_len, np.int64)
     got_ids, got_terms = np.zeros(trie.max_len, np.int32), np.zeros(trie.max_len)
     for i in range(len(text)):
-        k = prefix_matches(trie.base, trie.check, trie.value, arr, i, -1, -1, ids, 0, ends)
-        sums = np.cumsum([mass[ends[m]] * weights[ids[m]] for m in range(k)]) if k else np.zeros(0)
-        count, total = suffix_mass_terms(trie.base, trie.check, trie.value, arr, i, -1, weights, mass, 0, -1,
+        k = prefix_matches(trie.base, trie.check, trie.value, arr, i, -1, -1, ids, 0, starts)
+        terms = [weights[ids[m]] * np.prod(ratio[starts[m] + 1 : i + 1]) for m in range(k)]
+        sums = np.cumsum(terms) if k else np.zeros(0)
+        count, total = suffix_span_terms(trie.base, trie.check, trie.value, arr, i, -1, weights, ratio, 0, -1,
                                          got_ids, got_terms)
         assert count == k and list(got_ids[:k]) == list(ids[:k])
-        np.testing.assert_allclose(got_terms[:k], sums, rtol=1e-15)
-        assert total == (sums[-1] if k else 0.0)
+        np.testing.assert_allclose(got_terms[:k], sums, rtol=1e-13)
+        assert total == (got_terms[k - 1] if k else 0.0)
 
 
 def early_stops(trie, arr) -> list[int]:
@@ -158,6 +160,39 @@ def test_fused_walks_with_the_passes_early_stop_find_what_prefix_matches_finds(p
             if best[ends[m]] + scores[ids[m]] >= top:
                 top, arg = best[ends[m]] + scores[ids[m]], int(ids[m])
         assert best_suffix_match(trie.base, trie.check, trie.value, arr, i, stop, scores, best, 0, -1) == (top, arg)
-        count, _ = suffix_mass_terms(trie.base, trie.check, trie.value, arr, i, stop, scores, best, 0, -1,
+        count, _ = suffix_span_terms(trie.base, trie.check, trie.value, arr, i, stop, scores, best, 0, -1,
                                      got_ids, got_terms)
         assert count == k and list(got_ids[:k]) == list(ids[:k])
+
+
+def test_large_builds_find_exactly_what_a_dictionary_finds():
+    """Builds big enough for the bounded placement to drop cells and give up searches:
+    20k numbered pieces (their digit nodes leave holes only single children fit) and 20k
+    random ones, forward and reversed, against dictionary lookups of every substring;
+    and the layout the walks rely on (padding past every base, free root cell)."""
+    rng = np.random.default_rng(7)
+    numbered = [bytes([b]) for b in range(256)] + [b"zq%d" % i for i in range(1, 20001)]
+    random_pieces = list(dict.fromkeys(rng.bytes(int(n)) for n in rng.integers(2, 9, 20000)))
+    for pieces in (numbered, random_pieces):
+        id_of = {p: i for i, p in enumerate(pieces)}
+        longest = max(map(len, pieces))
+        picks = rng.integers(0, len(pieces), 1500)
+        text = b"".join(pieces[i] + rng.bytes(int(i % 3)) for i in picks)
+        arr = np.frombuffer(text, np.uint8)
+        for reverse in (False, True):
+            trie = build_trie(pieces, range(len(pieces)), reverse=reverse)
+            assert len(trie.base) == len(trie.check) == len(trie.value)
+            assert int(trie.base.max()) + 255 < len(trie.base)
+            assert trie.check[0] == -1 and trie.value[0] in (-1, WHOLE_CHARACTERS)
+            assert int((trie.value >= 0).sum()) == len(pieces)
+            ids = np.zeros(trie.max_len, np.int32)
+            ends = np.zeros(trie.max_len, np.int64)
+            for i in range(len(text)):
+                if reverse:
+                    k = prefix_matches(trie.base, trie.check, trie.value, arr, i, -1, -1, ids, 0, ends)
+                    spans = [(i + 1 - n, i + 1) for n in range(1, min(longest, i + 1) + 1)]
+                else:
+                    k = prefix_matches(trie.base, trie.check, trie.value, arr, i, len(text), 1, ids, 0, ends)
+                    spans = [(i, i + n) for n in range(1, min(longest, len(text) - i) + 1)]
+                expected = [(id_of[text[a:b]], a if reverse else b) for a, b in spans if text[a:b] in id_of]
+                assert [(int(ids[m]), int(ends[m])) for m in range(k)] == expected

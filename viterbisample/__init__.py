@@ -4,6 +4,7 @@ Viterbi decoding and perfect sampling (subword regularization) over one lattice,
 kernels.  See ``Tokenizer`` for the API.
 """
 
+from . import kernel_cache  # noqa: F401  (first: it decides where kernels are cached)
 from .model import Model
 from .tokenizer import Tokenizer
 from .train import train

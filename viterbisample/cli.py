@@ -16,10 +16,15 @@ whole corpus as one flat array (see ``token_files``), streaming, with a progress
 the alpha calibrated to that entropy on the first batch of lines) instead of ``--alpha``.
 
 Input is read as bytes, one text per line (LF; a CR before it is part of the text), so
-input that is not UTF-8 is tokenized losslessly.  One output line per input line; with
-``--samples K`` the K samples of a line are separated by tabs.  Sampled output depends only
-on (seed, epoch, line number), never on threads or batching.  ``-o`` files are written
-atomically.  Errors print one line to stderr and exit with status 1 (2 for bad usage).
+input that is not UTF-8 is tokenized losslessly.  One output line per input line, and the
+output of ``encode`` (text formats) and ``decode`` ends with an LF exactly when the input
+does (a last line without LF gives an output line without LF), so ``encode --format ids |
+decode`` gives back the input byte for byte; with ``--samples K`` the K samples of a line
+are separated by tabs.  Sampled output depends only on (seed, epoch, line number), never
+on threads or batching.  ``-o`` files are written atomically.  Errors print one line to
+stderr and exit with status 1; bad usage (an unknown option, ``--alpha x``) prints one line
+``vsample CMD: error: ...`` and exits with 2.  Integers are ASCII digits; ``--alpha inf``
+is the Viterbi path; ``--threads`` is at most 1024.
 """
 
 from __future__ import annotations
@@ -29,16 +34,30 @@ import itertools
 import json
 import math
 import os
+import re
+import signal
 import sys
+import threading
 import time
-from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import BinaryIO, Callable, Iterable, Iterator, NoReturn, Sequence
 
 import numpy as np
 
 from . import __version__
-from .checks import check_alpha, check_count, check_uint64
-from .model import DEFAULT_SPECIAL_TOKENS
-from .model_io import atomic_write
+from .atomic import atomic_write, check_output_folder
+from .checks import (
+    INT32_MAX,
+    INT64_MAX,
+    MAX_THREADS,
+    UINT64_MAX,
+    check_alpha,
+    check_count,
+    check_num_threads,
+    check_real,
+    check_uint64,
+)
+from .model import DEFAULT_SPECIAL_TOKENS, MAX_PIECE_BYTES
 from .token_files import write_token_file
 from .tokenizer import Tokenizer, piece_display
 
@@ -46,20 +65,51 @@ BATCH_BYTES = 1 << 22
 BATCH_LINES = 1 << 14
 
 
-def _iter_lines(paths: Sequence[str]) -> Iterator[bytes]:
-    """Lines of the files (or stdin), without their LF; a final line without LF counts."""
+class _Tail:
+    """Whether the input ended with LF: ``newline`` is False once the last line read from
+    the last file had none (set when ``_iter_lines`` is exhausted)."""
+
+    def __init__(self) -> None:
+        self.newline = True
+
+
+def _iter_lines(paths: Sequence[str], tail: _Tail | None = None) -> Iterator[bytes]:
+    """Lines of the files (or stdin), without their LF; a final line without LF counts,
+    and ``tail`` records whether the input's very last line had one."""
     streams: Iterable[BinaryIO]
     if not paths:
         streams = [sys.stdin.buffer]
     else:
         streams = (open(p, "rb") for p in paths)
     for f in streams:
+        line = None
         try:
             for line in f:
                 yield line[:-1] if line.endswith(b"\n") else line
         finally:
             if f is not sys.stdin.buffer:
                 f.close()
+        if tail is not None and line is not None:  # an empty file changes nothing
+            tail.newline = line.endswith(b"\n")
+
+
+class _LineWriter:
+    """Writes whole output lines, holding back the last LF until more output follows, so
+    that ``finish`` can end the output like the input: with an LF or without."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.held = b""
+
+    def write(self, lines: bytes) -> None:
+        if lines:
+            self.out.write(self.held)
+            self.out.write(memoryview(lines)[:-1])
+            self.held = lines[-1:]
+
+    def finish(self, tail: _Tail) -> None:
+        if tail.newline:
+            self.out.write(self.held)
 
 
 def _batches(lines: Iterator[bytes]) -> Iterator[list[bytes]]:
@@ -165,11 +215,31 @@ def _progress_for(args: argparse.Namespace) -> Progress:
 
 
 def _write_output(path: str | None, produce: Callable[[BinaryIO], None]) -> None:
-    if path is None or path == "-":
-        produce(sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+    if path is None or path == "-" or _is_stdout(path):
+        out = _stdout()
+        produce(out)
+        out.flush()
     else:
         atomic_write(path, produce)
+
+
+def _stdout() -> BinaryIO:
+    # Started with stdout closed (`>&-`), Python sets sys.stdout to None, and descriptor 1
+    # may since have been reused by a file this process opened: never write to it then.
+    if sys.stdout is None:
+        raise OSError("standard output is closed")
+    return sys.stdout.buffer
+
+
+def _is_stdout(path: str) -> bool:
+    """Whether ``path`` names this process's standard output (``-o /dev/stdout``): it is
+    then written through the open descriptor like ``-o -`` (so `>>` appends), not replaced."""
+    if sys.stdout is None:
+        return False
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError):  # no such file, or stdout is not a real file (tests)
+        return False
 
 
 def _load_model(path: str | None) -> Tokenizer:
@@ -192,10 +262,10 @@ def cmd_encode(args: argparse.Namespace) -> None:
     alpha = None if args.alpha is None else check_alpha(args.alpha, "--alpha")
     bits = None
     if args.entropy_per_byte is not None:
-        bits = check_alpha(args.entropy_per_byte, "--entropy-per-byte")
+        bits = check_real(args.entropy_per_byte, "--entropy-per-byte")
     sampling = alpha is not None or bits is not None
-    samples = check_count(args.samples, "--samples", 1) if args.samples is not None else None
-    nbest = check_count(args.nbest, "--nbest", 1) if args.nbest is not None else None
+    samples = check_count(args.samples, "--samples", 1, INT64_MAX) if args.samples is not None else None
+    nbest = check_count(args.nbest, "--nbest", 1, INT32_MAX) if args.nbest is not None else None
     if samples is not None and not sampling:
         raise ValueError("--samples needs --alpha or --entropy-per-byte")
     if args.without_replacement and samples is None:
@@ -204,7 +274,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
         raise ValueError("--nbest lists the best segmentations; it does not combine with sampling")
     seed = check_uint64(args.seed, "--seed")
     epoch = check_uint64(args.epoch, "--epoch")
-    threads = None if args.threads is None else check_count(args.threads, "--threads", 1)
+    threads = None if args.threads is None else check_num_threads(args.threads, "--threads")
     _check_inputs(args.files)
     if args.format in ("npy", "megatron"):
         if args.output in (None, "-"):
@@ -251,15 +321,18 @@ def cmd_encode(args: argparse.Namespace) -> None:
     def produce(out: BinaryIO) -> None:
         index = n_bytes = n_tokens = 0
         a = alpha
-        for batch in _batches(_iter_lines(args.files)):
+        tail = _Tail()
+        lines = _LineWriter(out)  # the output ends with LF exactly when the input does
+        for batch in _batches(_iter_lines(args.files, tail)):
             if bits is not None and a is None:
                 a = _calibrate(tok, batch, bits, threads)
             rows = list(segment(batch, index, a))
-            out.write(b"".join(fmt(segs, extra) for segs, extra in rows))
+            lines.write(b"".join(fmt(segs, extra) for segs, extra in rows))
             index += len(batch)
             n_bytes += sum(map(len, batch)) + len(batch)
             n_tokens += sum(len(s) for segs, _ in rows for s in segs)
             progress(n_bytes, n_tokens)
+        lines.finish(tail)
         progress.close(n_bytes, n_tokens)
 
     _write_output(args.output, produce)
@@ -267,7 +340,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 def cmd_stats(args: argparse.Namespace) -> None:
     alpha = check_alpha(args.alpha, "--alpha")
-    threads = None if args.threads is None else check_count(args.threads, "--threads", 1)
+    threads = None if args.threads is None else check_num_threads(args.threads, "--threads")
     _check_inputs(args.files)
     tok = _load_model(args.model)
     ln2 = math.log(2)
@@ -315,6 +388,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     _check_inputs(args.files)
     if args.output in (None, "-"):
         raise ValueError("vsample train writes a model file: give -o MODEL")
+    check_output_folder(args.output)  # now, not after minutes of training
     threads = None if args.threads is None else check_count(args.threads, "--threads", 1)
     tok = train(
         [Path(p) for p in args.files], check_count(args.vocab_size, "--vocab-size", 1),
@@ -335,24 +409,81 @@ def cmd_decode(args: argparse.Namespace) -> None:
     tok = _load_model(args.model)
 
     def produce(out: BinaryIO) -> None:
-        for number, line in enumerate(_iter_lines(args.files), 1):
+        tail = _Tail()
+        lines = _LineWriter(out)  # no LF after the last line if the ids had none there
+        for number, line in enumerate(_iter_lines(args.files, tail), 1):
             first = line.split(b"\t", 1)[0]
-            try:
-                ids = [int(x) for x in first.split()]
-            except ValueError:
+            fields = first.split()
+            # ASCII digits only: int() would also take "1_000", "+1" and other scripts' digits.
+            if not all(x.isdigit() for x in fields):
                 raise ValueError(
-                    f"line {number}: expected token ids separated by spaces, got {first[:60]!r}"
-                ) from None
+                    f"line {number}: expected token ids (ASCII digits) separated by spaces, "
+                    f"got {first[:60]!r}"
+                )
+            long = [x for x in fields if len(x.lstrip(b"0")) > 18]  # beyond int64, and int()'s digit limit
+            if long:
+                raise ValueError(
+                    f"line {number}: token id {long[0][:30].decode()}{'...' if len(long[0]) > 30 else ''} "
+                    f"is out of range for a vocabulary of {tok.vocab_size} ids"
+                )
             try:
-                out.write(tok.decode_bytes(ids) + b"\n")
+                lines.write(tok.decode_bytes([int(x) for x in fields]) + b"\n")
             except ValueError as exc:
                 raise ValueError(f"line {number}: {exc}") from None
+        lines.finish(tail)
 
     _write_output(args.output, produce)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, ``vsample encode: error: argument --alpha: invalid
+    float value: 'x'`` (exit status 2), instead of the usage block then the error;
+    ``--help`` still shows the usage.  Subcommand parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}".replace("\n", " ") + "\n")
+
+
+def _int(text: str) -> int:
+    """An integer option: ASCII digits with an optional sign (``int()`` would also take
+    ``1_000`` and digits of other scripts, such as ``١٢``)."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise ValueError(text)
+    return int(text)
+
+
+def _int_from(low: int, high: int) -> Callable[[str], int]:
+    """``_int`` that must lie in [low, high]."""
+
+    def parse(text: str) -> int:
+        value = _int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {text[:40]}")
+        return value
+
+    parse.__name__ = "int"  # argparse names the type in "invalid int value"
+    return parse
+
+
+def _float(text: str) -> float:
+    """A real option: ASCII only (no ``_`` separators, no other scripts' digits), and not
+    a finite number too large for a float (``1e400``), which float() makes inf."""
+    if not text.isascii() or "_" in text:
+        raise ValueError(text)
+    value = float(text)
+    if math.isinf(value) and text.strip().lstrip("+-").lower() not in ("inf", "infinity"):
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]} is too large for a float (the largest is {sys.float_info.max!r})"
+        )
+    return value
+
+
+_int.__name__ = "int"
+_float.__name__ = "float"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vsample",
         description="Exact Unigram tokenization: Viterbi decoding and perfect sampling.",
     )
@@ -368,17 +499,19 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--doc-sep", choices=("line", "blank"), default="line",
                      help="npy/megatron documents: each line, or blocks separated by blank lines")
     enc.add_argument("--no-eod", action="store_true", help="npy/megatron: no <eos> after documents")
-    enc.add_argument("--alpha", type=float, help="sample with this alpha (default: Viterbi)")
-    enc.add_argument("--seed", type=int, default=0, help="random seed for sampling (default 0)")
-    enc.add_argument("--epoch", type=int, default=0, help="epoch number: a fresh sample per epoch")
-    enc.add_argument("--samples", type=int, help="K samples per line, tab-separated")
+    enc.add_argument("--alpha", type=_float,
+                     help="sample with this alpha (default: Viterbi; inf is Viterbi too)")
+    enc.add_argument("--seed", type=_int, default=0, help="random seed for sampling (default 0)")
+    enc.add_argument("--epoch", type=_int, default=0, help="epoch number: a fresh sample per epoch")
+    enc.add_argument("--samples", type=_int, help="K samples per line, tab-separated")
     enc.add_argument("--without-replacement", action="store_true",
                      help="with --samples K: K distinct samples (Gumbel-top-k, exact)")
-    enc.add_argument("--nbest", type=int, help="the K best segmentations per line, tab-separated")
-    enc.add_argument("--entropy-per-byte", type=float, metavar="BITS",
+    enc.add_argument("--nbest", type=_int, help="the K best segmentations per line, tab-separated")
+    enc.add_argument("--entropy-per-byte", type=_float, metavar="BITS",
                      help="sample with the alpha that gives BITS bits of entropy per byte, "
                      "calibrated once on the first batch of lines (printed to stderr)")
-    enc.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    enc.add_argument("--threads", type=_int,
+                     help=f"worker threads, at most {MAX_THREADS} (default: all cores)")
     enc.add_argument("-o", "--output", help="output file, written atomically (default: stdout)")
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress display on stderr")
     enc.set_defaults(func=cmd_encode)
@@ -386,18 +519,21 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stats", help="log Z, entropy and lengths of q_alpha per line")
     st.add_argument("files", nargs="*", help="input files (default: stdin)")
     st.add_argument("--model", help="model file (default: the model shipped with the package)")
-    st.add_argument("--alpha", type=float, default=1.0, help="alpha of q_alpha (default 1)")
+    st.add_argument("--alpha", type=_float, default=1.0, help="alpha of q_alpha (default 1)")
     st.add_argument("--format", choices=("text", "jsonl"), default="text")
     st.add_argument("--sum", action="store_true", help="one line of totals instead of one per line")
-    st.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    st.add_argument("--threads", type=_int,
+                    help=f"worker threads, at most {MAX_THREADS} (default: all cores)")
     st.add_argument("-o", "--output", help="output file, written atomically (default: stdout)")
     st.set_defaults(func=cmd_stats)
 
     tr = sub.add_parser("train", help="train a Unigram vocabulary on text files")
     tr.add_argument("files", nargs="+", help="training files (one text per line)")
-    tr.add_argument("--vocab-size", type=int, required=True, help="ids in the model, special tokens included")
+    tr.add_argument("--vocab-size", type=_int_from(1, INT32_MAX), required=True,
+                    help="ids in the model, special tokens included")
     tr.add_argument("-o", "--output", required=True, help="model file to write (atomically)")
-    tr.add_argument("--max-piece-bytes", type=int, default=24, help="longest piece in bytes (default 24)")
+    tr.add_argument("--max-piece-bytes", type=_int_from(1, MAX_PIECE_BYTES), default=24,
+                    help=f"longest piece in bytes, at most {MAX_PIECE_BYTES} (default 24)")
     tr.add_argument("--split", default="none",
                     help="pre-tokenization: none (default; pieces may span spaces), whitespace, gpt, "
                     "or a regex whose matches are the units")
@@ -407,9 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--user-piece", action="append", help="a piece always kept (repeatable)")
     tr.add_argument("--special-token", action="append",
                     help="a special token name, counted in the size (repeatable; default <pad> <bos> <eos>)")
-    tr.add_argument("--max-lines", type=int, help="train on a seeded random sample of this many lines")
-    tr.add_argument("--seed", type=int, default=0, help="seed of the --max-lines sample (default 0)")
-    tr.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    tr.add_argument("--max-lines", type=_int_from(1, INT64_MAX),
+                    help="train on a seeded random sample of this many lines")
+    tr.add_argument("--seed", type=_int_from(0, UINT64_MAX), default=0,
+                    help="seed of the --max-lines sample (default 0)")
+    tr.add_argument("--threads", type=_int_from(1, MAX_THREADS),
+                    help=f"worker threads, at most {MAX_THREADS} (default: all cores)")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     tr.set_defaults(func=cmd_train)
 
@@ -421,6 +560,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP as an exception: the stack unwinds, so temporary files go."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """Within: SIGTERM and SIGHUP raise ``_Terminated`` (their default kills the process
+    on the spot, leaving temporary files).  SIGINT already raises KeyboardInterrupt.  A
+    signal the parent set to be ignored (``nohup``) stays ignored; a second one kills."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (main() called from a thread)
+        return
+
+    def unwind(signum: int, frame: object) -> None:
+        signal.signal(signum, signal.SIG_DFL)
+        raise _Terminated(signum)
+
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, unwind)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Numba probes for BLAS when it first compiles or loads a kernel, by importing SciPy's
     # BLAS bindings; where SciPy is installed that import alone costs ~0.4 s of the
@@ -429,16 +600,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "scipy.linalg" not in sys.modules:
         sys.modules["scipy.linalg.cython_blas"] = None  # type: ignore[assignment]
     args = build_parser().parse_args(argv)
+    if sys.stdout is None and getattr(args, "output", None) in (None, "-"):
+        # Started with stdout closed (`>&-`): fail now, not after the work.
+        print("vsample: error: standard output is closed; give -o FILE", file=sys.stderr)
+        return 1
     try:
-        args.func(args)
+        with _signals_unwind():
+            args.func(args)
     except BrokenPipeError:
         # The reader (e.g. `head`) went away: not an error.  Point stdout at devnull so
-        # the interpreter's final flush does not raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # the interpreter's final flush does not raise again (the pipe may also have been
+        # a FIFO given to -o, with stdout closed).
+        if sys.stdout is not None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
         print("vsample: interrupted", file=sys.stderr)
         return 130
+    except _Terminated as exc:
+        return 128 + exc.signum  # the shell's convention for "killed by this signal"
     except (ValueError, TypeError, KeyError, OSError, RuntimeError) as exc:
         print(f"vsample: error: {exc}", file=sys.stderr)
         return 1

@@ -10,22 +10,24 @@ position j is settled in one place:
   Edges come shortest first and a later (longer) edge wins an exact tie, which is the one
   tie rule used everywhere: among equal scores the path whose last piece is longest wins,
   and recursively so for the rest of the path.
-* ``mass_pass``: the tempered forward masses Z[j] = sum over edges of
-  Z[i] exp(alpha s(id)), in a rescaled linear domain or in log space; Z[n] is the
-  partition function.  Run backward (with the trie of pieces, walking forward from each
-  position) it gives the backward masses B[i] instead (section 5).
-  With ``draws`` > 0 it is also the perfect sampler (section 4):
-  once Z[j] is known, each of the ``draws`` independent samplers chooses the last edge
-  into j with probability Z[i] exp(alpha s(id)) / Z[j] using one uniform.  Following the
+* ``tempered_pass``: the tempered forward masses Z[j] = sum over edges of
+  Z[i] exp(alpha s(id)), kept in the log domain relative to the Viterbi score of each
+  prefix, so that it is exact at every alpha in [0, inf] (Z[n] is the partition
+  function).  With ``draws`` > 0 it is also the perfect sampler (section 4): once Z[j]
+  is known, each of the ``draws`` independent samplers chooses the last edge into j
+  with probability Z[i] exp(alpha s(id)) / Z[j] using one uniform.  Following the
   choices back from n yields a path w with probability
   prod Z[i_t] exp(alpha s_t) / Z[j_t] = exp(alpha S(w)) / Z[n] = q_alpha(w): the ratios
-  telescope.  One pass serves any number of samples; each costs one uniform and a short
-  scan per position, on top of the edges that Viterbi visits too.
+  telescope.  One pass serves any number of samples.
+* ``linear_sample_pass``: the same sampler with no exp or log per edge, in a linear
+  domain of per-position ratios Z[j-1] / Z[j]; used only where
+  ``logmath.linear_domain_weights`` proves that no value can overflow or underflow to a
+  wrong choice (small and moderate alpha: the common case).
 * ``backtrack``: follows back-pointers from n to 0 and writes the ids in text order.
-* ``normalized_forward_backward``: the edge marginals (expected piece counts: the
-  trainer's E-step, ``stats_batch``, entropy) from a forward pass of per-byte mass ratios
-  and a backward pass of boundary probabilities, in the linear domain with no exp or log
-  per edge; ``log_masses`` and ``marginal_pass`` are the log-domain fallback.
+* ``marginal_pass``: the edge marginals (expected piece counts: the trainer's E-step,
+  ``stats_batch``, entropy), going back from n over the sampler's choice probabilities;
+  ``normalized_forward_backward`` computes the same in the linear domain, with no exp or
+  log per edge, where the same bound allows.
 * ``alternative_items``: the best segmentation of a piece's bytes other than the piece
   itself (the trainer's pruning).
 * ``nbest`` and ``sample_distinct``: exact k best paths and Gumbel-top-k samples.
@@ -57,21 +59,20 @@ import numpy as np
 from numba import njit
 
 from .logmath import (
-    RESCALE_HIGH,
-    RESCALE_LOW,
-    edge_marginal,
+    gumbel,
     log_of_product,
     multiply_folded,
     running_exp_sums,
-    gumbel,
+    scaled_gap,
+    tempered_log_mass,
     truncated_gumbel,
 )
 from .rng import next_uniform, stream_key
 from .text import character_end_step
-from .trie import WHOLE_CHARACTERS, best_suffix_match, prefix_matches, single_byte_piece, suffix_mass_terms
+from .trie import WHOLE_CHARACTERS, best_suffix_match, prefix_matches, single_byte_piece, suffix_span_terms
 
-MODE_VITERBI = 0
-MODE_SAMPLE = 1
+# ``encode_items`` runs Viterbi when given this alpha (an alpha is >= 0).
+VITERBI = -1.0
 
 # Status code returned instead of raising inside a kernel.
 STATUS_BAD_PATH = -1
@@ -115,97 +116,111 @@ def ring_size(max_len):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def mass_pass(
-    base, check, value, weights, max_len, text, lo, hi, backward, log_domain, mass, mask,
-    draws, states, bp, terms, mids, mother,
-):
-    """Tempered path masses over ``text[lo:hi]``, forward or backward, and ``draws`` exact
-    samples; returns the total log mass (linear domain: without the per-byte shift, the
-    caller adds ``c * n``).
+def linear_sample_pass(base, check, value, weights, text, lo, hi, ratio, mask, draws, states, bp, terms, mids):
+    """``draws`` exact samples of q_alpha over ``text[lo:hi]`` in the linear domain;
+    returns log Z' (log Z without the per-byte shift: the caller adds ``shift * n``), or
+    NaN if a total is not a positive finite number (then nothing is sampled: the caller
+    runs ``tempered_pass`` instead).
 
-    Forward (``backward`` False; ``base``/``check``/``value`` = the trie of reversed
-    pieces): ``mass[j]`` = Z[j] = sum over edges (i, j, id) of Z[i] w(id), Z[0] = 1.
-    Backward (the trie of pieces): ``mass[i]`` = B[i] = sum over edges (i, j, id) of
-    w(id) B[j], B[n] = 1.  Both totals are Z_alpha.
-
-    ``log_domain``: ``weights`` are alpha * s(id) and masses are logarithms.  Otherwise
-    ``weights`` are exp(alpha s(id) - c len(id)) from ``logmath.tempered_linear_weights``
-    (the shift c cancels in q_alpha: every path to a position covers the same bytes) and
-    masses are true up to one factor shared by the ``max_len`` positions that later edges
-    can still read: when a mass leaves [RESCALE_LOW, RESCALE_HIGH], those are divided by it.
-
-    Sampler d draws from the stream ``states[d]`` (rng.py; advanced in place) and writes
-    its choice of the edge that ends (forward) or starts (backward) at each position to
-    ``bp[d, position]``.  ``terms`` is scratch for ``max_len`` running sums of edge terms.
-    The mass of position j is ``mass[j & mask]``, whole or a ring as in ``viterbi_pass``.
+    Only for the weights of ``logmath.linear_domain_weights``, whose docstring proves the
+    invariant this pass relies on: no mass is stored, only the ratio
+    r[j] = Z[j-1] / Z[j] of each position (``ratio[j & mask]``, a ring as in
+    ``viterbi_pass``), and each edge into j is weighed relative to Z[j-1] by the product
+    of the ratios it spans (``trie.suffix_span_terms``), so no value drifts with the
+    text's length and every total lies in [b, L b^-L].  Once position j's terms are
+    summed, each of the ``draws`` samplers chooses its last edge into j with probability
+    term / total using one uniform (ALGORITHMS.md section 4): the ratios telescope, so a
+    path comes out with probability q_alpha.  ``states[d]``: sampler d's stream (rng.py,
+    advanced in place); ``bp[d, j]``: its choice; ``terms``: ``max_len`` scratch.
     """
     n = hi - lo
-    if backward:
-        mass[n & mask] = 0.0 if log_domain else 1.0
-    else:
-        mass[0] = 0.0 if log_domain else 1.0
-    log_scale = 0.0
-    first_state = states[0] if draws > 0 else np.uint64(0)  # kept in a register
+    ratio[0] = 1.0
+    log_z = 0.0
+    run = 1.0
+    first_state = states[0]  # kept in a register
     whole = value[0] == WHOLE_CHARACTERS
     pending = -1
     for q in range(n):
-        # `terms` ends up holding the running sums of the edge terms (linear values).
-        if not backward and not log_domain:  # the sampler's case: one fused walk
-            p = q + 1
-            char_ends = True
-            if whole:
-                char_ends, pending = character_end_step(text[lo + q], pending)
-            if char_ends:
-                k, total = suffix_mass_terms(base, check, value, text, lo + q, lo - 1, weights, mass, lo, mask, mids, terms)
-            else:  # inside a character: only the one-byte piece ends here
-                v = single_byte_piece(base, check, value, text[lo + q])
-                k = 1 if v >= 0 else 0
-                mids[0] = v
-                total = mass[q & mask] * weights[v] if v >= 0 else 0.0
-                terms[0] = total
-            mass[p & mask] = total
-        else:
-            if backward:
-                p = n - 1 - q
-                k = prefix_matches(base, check, value, text, lo + p, hi, 1, mids, 0, mother)
-            else:
-                p = q + 1
-                k = prefix_matches(base, check, value, text, lo + p - 1, lo - 1, -1, mids, 0, mother)
-            if log_domain:
-                for m in range(k):
-                    terms[m] = mass[(mother[m] - lo) & mask] + weights[mids[m]]
-                mass[p & mask], total = running_exp_sums(terms, k)
-            else:
-                total = 0.0
-                for m in range(k):
-                    total += mass[(mother[m] - lo) & mask] * weights[mids[m]]
-                    terms[m] = total
-                mass[p & mask] = total
-        if draws > 0 and k == 1:  # one edge: every sampler takes it, no draw needed
+        p = q + 1
+        char_ends = True
+        if whole:
+            char_ends, pending = character_end_step(text[lo + q], pending)
+        if char_ends:
+            k, total = suffix_span_terms(base, check, value, text, lo + q, lo - 1, weights, ratio, lo, mask, mids, terms)
+        else:  # inside a character: only the one-byte piece ends here
+            v = single_byte_piece(base, check, value, text[lo + q])
+            k = 1 if v >= 0 else 0
+            mids[0] = v
+            total = weights[v] if v >= 0 else 0.0
+            terms[0] = total
+        if not 0.0 < total < np.inf:  # also NaN: outside the proven domain
+            return np.nan
+        ratio[p & mask] = 1.0 / total
+        log_z, run = multiply_folded(log_z, run, total)
+        if k == 1:  # one edge: every sampler takes it, no draw needed
             for d in range(draws):
                 bp[d, p] = mids[0]
-        elif draws > 0:
+        else:
             first_state, u = next_uniform(first_state)
             bp[0, p] = _choose(mids, terms, k, u * total)
             for d in range(1, draws):
                 state, u = next_uniform(states[d])
                 states[d] = state
                 bp[d, p] = _choose(mids, terms, k, u * total)
-        if not log_domain and (total < RESCALE_LOW or total > RESCALE_HIGH):
-            inv = 1.0 / total
-            if backward:
-                for t in range(p, min(n, p + max_len - 1) + 1):
-                    mass[t & mask] *= inv
-            else:
-                for t in range(max(0, p - max_len + 1), p + 1):
-                    mass[t & mask] *= inv
-            log_scale = log_of_product(log_scale, total)
-    if draws > 0:
-        states[0] = first_state
-    end = 0 if backward else n
-    if log_domain:
-        return mass[end & mask]
-    return log_of_product(log_scale, mass[end & mask])
+    states[0] = first_state
+    return log_of_product(log_z, run)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def tempered_pass(rbase, rcheck, rvalue, scores, alpha, text, lo, hi, best, rel, mask, draws, states, bp, terms, mids, mstarts):
+    """The forward pass of q_alpha in the log domain, exact for every alpha in [0, inf]
+    and any scores; ``draws`` exact samples on the way.  Returns False if a position has
+    no edge (no path), else True.
+
+    A log mass log Z[j] can overflow at large alpha (alpha * S), and differences of such
+    values lose all precision, so each position keeps it relative to the best path
+    instead: ``best[j]``, the Viterbi score of the prefix (no alpha in it), and
+    ``rel[j]`` = log of the sum over paths to j of exp(alpha (S(path) - best[j])), which
+    lies in [0, log(number of paths)] whatever alpha is.  log Z[j] = alpha best[j] +
+    rel[j].  An edge (i, j, id) has the term rel[i] + alpha (best[i] + s(id) - best[j]);
+    the gap in brackets is <= 0 and exactly 0 for the best edge
+    (``logmath.scaled_gap`` keeps alpha = inf and alpha = 0 free of NaN), so the largest
+    term is >= 0 and ``running_exp_sums`` never sees an overflow.  Sampler d chooses its
+    last edge into j with probability exp(term - rel[j]), as in ``linear_sample_pass``.
+    Values of position j are at ``[j & mask]``, whole arrays (mask -1) or a ring.
+    """
+    n = hi - lo
+    best[0] = 0.0
+    rel[0] = 0.0
+    reachable = True
+    for j in range(1, n + 1):
+        k = prefix_matches(rbase, rcheck, rvalue, text, lo + j - 1, lo - 1, -1, mids, 0, mstarts)
+        top = -np.inf
+        for m in range(k):
+            key = best[(mstarts[m] - lo) & mask] + scores[mids[m]]
+            terms[m] = key
+            if key > top:
+                top = key
+        if top == -np.inf:  # no edge from a reachable position
+            best[j & mask] = -np.inf
+            rel[j & mask] = -np.inf
+            reachable = False
+            for d in range(draws):
+                bp[d, j] = -1  # backtrack reports it
+            continue
+        for m in range(k):
+            terms[m] = rel[(mstarts[m] - lo) & mask] + scaled_gap(alpha, terms[m] - top)
+        best[j & mask] = top
+        rel[j & mask], running = running_exp_sums(terms, k)
+        if k == 1:
+            for d in range(draws):
+                bp[d, j] = mids[0]
+        else:
+            for d in range(draws):
+                state, u = next_uniform(states[d])
+                states[d] = state
+                bp[d, j] = _choose(mids, terms, k, u * running)
+    return reachable
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -213,13 +228,14 @@ def _choose(mids, running, k, target):
     """The first edge whose running sum of terms exceeds ``target`` (= u * total, u < 1).
 
     Counts the running sums that do not exceed it, without a branch (the choice is
-    random, so a branch would mispredict).  The last running sum is the total itself,
-    so the count is below k.
+    random, so a branch would mispredict).  The last running sum is the total itself, so
+    the count is below k; it is clamped all the same, so that no rounding can ever index
+    past the edges.
     """
     below = 0
     for m in range(k):
         below += running[m] <= target
-    return mids[below]
+    return mids[min(below, k - 1)]
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -263,45 +279,61 @@ def _longest(starts, ends, first, last):
 
 @njit(cache=True, nogil=True)
 def encode_items(
-    rbase, rcheck, rvalue, scores, weights, lengths, max_len, mode, log_domain, buf, starts,
-    ends, draws, seed, epoch, first_index, out, offsets,
+    rbase, rcheck, rvalue, scores, weights, lengths, max_len, alpha, buf, starts, ends,
+    draws, seed, epoch, first_index, out, offsets,
 ):
-    """Viterbi (``mode == MODE_VITERBI``, ``draws`` 1) or ``draws`` exact samples of every
-    item; returns 0, or ``STATUS_BAD_PATH`` on a broken invariant.
+    """Viterbi (``alpha`` = ``VITERBI``, ``draws`` 1) or ``draws`` exact samples of q_alpha of
+    every item; returns 0, or -1 - t if item t has no path (a broken invariant: a model
+    without some single byte, say).
 
-    Item t is ``buf[starts[t]:ends[t]]``.  The outputs r = t * draws + d are written to
-    ``out`` back to back, output r at ``out[offsets[r]:offsets[r + 1]]`` (``offsets`` has
-    room for len(starts) * draws + 1 entries; ``out`` for draws times the items' total
-    length: a path never has more tokens than bytes).  Sample d of item t draws from the
-    stream (seed, epoch, first_index + t, d), so it does not depend on the batch or on
-    the thread that runs it.
+    Sampling runs ``linear_sample_pass`` when ``weights`` (``logmath.linear_domain_weights``)
+    is not empty and ``tempered_pass`` otherwise, or for an item on which the linear pass
+    reports a total outside its proven domain.  Item t is ``buf[starts[t]:ends[t]]``.  The
+    outputs r = t * draws + d are written to ``out`` back to back, output r at
+    ``out[offsets[r]:offsets[r + 1]]`` (``offsets`` has room for len(starts) * draws + 1
+    entries; ``out`` for draws times the items' total length: a path never has more
+    tokens than bytes).  Sample d of item t draws from the stream
+    (seed, epoch, first_index + t, d), so it does not depend on the batch or on the
+    thread that runs it.
     """
     n_items = starts.shape[0]
     n_max = _longest(starts, ends, 0, n_items)
-    ring = ring_size(max_len)  # best scores or masses: only the last positions are read
-    mass = np.empty(ring, np.float64)
+    ring = ring_size(max_len)  # per-position values: only the last positions are read
+    values = np.empty(ring, np.float64)
+    rel = np.empty(ring, np.float64)
     bp = np.empty((draws, n_max + 1), np.int32)
     states = np.empty(draws, np.uint64)
     terms = np.empty(max_len, np.float64)
     mids, mstarts = match_buffers(max_len)
+    linear = weights.shape[0] > 0
     cursor = 0
     offsets[0] = 0
     for t in range(n_items):
         lo = starts[t]
         hi = ends[t]
-        if mode == MODE_VITERBI:
-            viterbi_pass(rbase, rcheck, rvalue, scores, buf, lo, hi, mass, ring - 1, bp[0], mids, mstarts)
+        if alpha == VITERBI:
+            viterbi_pass(rbase, rcheck, rvalue, scores, buf, lo, hi, values, ring - 1, bp[0], mids, mstarts)
         else:
             for d in range(draws):
                 states[d] = stream_key(seed, epoch, first_index + np.uint64(t), np.uint64(d))
-            mass_pass(
-                rbase, rcheck, rvalue, weights, max_len, buf, lo, hi, False, log_domain, mass,
-                ring - 1, draws, states, bp, terms, mids, mstarts,
-            )
+            done = False
+            if linear:
+                log_z = linear_sample_pass(
+                    rbase, rcheck, rvalue, weights, buf, lo, hi, values, ring - 1, draws, states, bp, terms, mids,
+                )
+                done = log_z == log_z
+                if not done:  # start the same streams again
+                    for d in range(draws):
+                        states[d] = stream_key(seed, epoch, first_index + np.uint64(t), np.uint64(d))
+            if not done:
+                tempered_pass(
+                    rbase, rcheck, rvalue, scores, alpha, buf, lo, hi, values, rel, ring - 1, draws,
+                    states, bp, terms, mids, mstarts,
+                )
         for d in range(draws):
             count = backtrack(bp[d], lengths, hi - lo, out, cursor)
             if count < 0:
-                return STATUS_BAD_PATH
+                return -1 - t
             cursor += count
             offsets[t * draws + d + 1] = cursor
     return 0
@@ -334,54 +366,103 @@ def alternative_items(rbase, rcheck, rvalue, scores, max_len, buf, starts, ends,
 
 
 @njit(cache=True, nogil=True)
-def log_partition_items(rbase, rcheck, rvalue, log_weights, max_len, buf, starts, ends, out, first, last):
-    """log Z_alpha of items [first, last) into ``out``, in log space (exact to rounding)."""
-    n_max = _longest(starts, ends, first, last)
-    mass = np.empty(n_max + 1, np.float64)
+def log_partition_items(rbase, rcheck, rvalue, scores, alpha, max_len, buf, starts, ends, out, out_best, out_rel, first, last):
+    """log Z_alpha of items [first, last) into ``out`` (``tempered_pass``: exact to
+    rounding at every alpha; -inf or inf only where log Z itself is beyond a double), and
+    its two parts: the Viterbi score into ``out_best`` and the mass relative to the best
+    path into ``out_rel`` (log Z = alpha best + rel)."""
+    ring = ring_size(max_len)
+    best = np.empty(ring, np.float64)
+    rel = np.empty(ring, np.float64)
+    no_states, no_bp = np.empty(0, np.uint64), np.empty((0, 0), np.int32)
+    terms = np.empty(max_len, np.float64)
+    mids, mstarts = match_buffers(max_len)
     for t in range(first, last):
-        out[t] = log_masses(rbase, rcheck, rvalue, log_weights, max_len, buf, starts[t], ends[t], False, mass)
+        n = ends[t] - starts[t]
+        tempered_pass(
+            rbase, rcheck, rvalue, scores, alpha, buf, starts[t], ends[t], best, rel, ring - 1, 0,
+            no_states, no_bp, terms, mids, mstarts,
+        )
+        out_best[t] = best[n & (ring - 1)]
+        out_rel[t] = rel[n & (ring - 1)]
+        out[t] = tempered_log_mass(alpha, out_best[t], out_rel[t])
 
 
 # -- forward-backward quantities (ALGORITHMS.md section 5) --------------------------------
 
 
 @njit(cache=True, nogil=True)
-def log_masses(base, check, value, log_weights, max_len, text, lo, hi, backward, mass):
-    """Log-domain ``mass_pass`` without sampling (its own scratch); returns log Z."""
-    no_states = np.empty(0, np.uint64)
-    no_bp = np.empty((0, 0), np.int32)
+def forward_values(rbase, rcheck, rvalue, scores, alpha, max_len, text, lo, hi, best, rel):
+    """``tempered_pass`` over whole arrays, without sampling (its own scratch)."""
     terms = np.empty(max_len, np.float64)
-    mids, mother = match_buffers(max_len)
-    return mass_pass(
-        base, check, value, log_weights, max_len, text, lo, hi, backward, True, mass, -1, 0,
-        no_states, no_bp, terms, mids, mother,
+    mids, mstarts = match_buffers(max_len)
+    return tempered_pass(
+        rbase, rcheck, rvalue, scores, alpha, text, lo, hi, best, rel, -1, 0,
+        np.empty(0, np.uint64), np.empty((0, 0), np.int32), terms, mids, mstarts,
     )
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def marginal_pass(rbase, rcheck, rvalue, log_weights, scores, text, lo, hi, fwd, bwd, weight, counts, mids, mstarts):
-    """Edge marginals from log-domain forward (``fwd``) and backward (``bwd``) masses.
+def log_edge_probability(best_i, score, rel_i, best_j, rel_j, alpha):
+    """log P(the last edge into j is this one | a path through j): the sampler's choice
+    probability, from the forward values of its two ends (``tempered_pass``); <= 0."""
+    lp = rel_i + scaled_gap(alpha, best_i + score - best_j) - rel_j
+    return min(lp, 0.0)
 
-    Adds ``weight`` times the expected number of uses of each piece under q_alpha to
-    ``counts[id]`` (skipped when ``counts`` is empty) and returns
-    (expected number of tokens, expected score E[S]).  The entropy of q_alpha is then
-    log Z - alpha E[S].
+
+@njit(cache=True, nogil=True, _nrt=False)
+def marginal_pass(
+    rbase, rcheck, rvalue, scores, alpha, text, lo, hi, best, rel, boundary, item_weight, counts,
+    mids, mstarts, e_start, e_end, e_id, e_p,
+):
+    """Edge marginals from the forward values of ``tempered_pass`` (whole arrays), in
+    the log domain, exact at every alpha; returns (expected number of tokens, E[S],
+    entropy in nats).
+
+    A path is a chain of choices, each edge (i, j, id) taken with the conditional
+    probability c = exp(``log_edge_probability``) given a boundary at j, so going back
+    from n with the probability P(j) of a boundary at j (P(n) = 1), the edge's marginal
+    is P(j) c and P(i) is the sum of those of the edges that start at i.  Every value is
+    a probability: nothing overflows, at any alpha.  Since log q(w) is the sum of the
+    log c of its edges, the entropy is the sum of -P(edge) log c: a sum of terms >= 0,
+    with no cancellation between log Z and alpha E[S].
+
+    Adds ``item_weight`` times each piece's expected uses to ``counts`` (skipped when it
+    is empty); with a non-empty ``e_p`` records every edge (start, end, id, marginal)
+    from the last position back.  ``boundary``: scratch of length >= n + 1.
     """
     n = hi - lo
-    log_total = fwd[n]
+    for i in range(n):
+        boundary[i] = 0.0
+    boundary[n] = 1.0
     accumulate = counts.shape[0] > 0
-    expected_length = 0.0
-    expected_score = 0.0
-    for j in range(1, n + 1):
+    record = e_p.shape[0] > 0
+    recorded = 0
+    tokens = 0.0
+    score = 0.0
+    entropy = 0.0
+    for j in range(n, 0, -1):
         k = prefix_matches(rbase, rcheck, rvalue, text, lo + j - 1, lo - 1, -1, mids, 0, mstarts)
         for m in range(k):
+            i = mstarts[m] - lo
             pid = mids[m]
-            p = edge_marginal(fwd[mstarts[m] - lo], log_weights[pid], bwd[j], log_total)
-            expected_length += p
-            expected_score += p * scores[pid]
+            lc = log_edge_probability(best[i], scores[pid], rel[i], best[j], rel[j], alpha)
+            p = boundary[j] * np.exp(lc)
+            if record:
+                e_start[recorded] = i
+                e_end[recorded] = j
+                e_id[recorded] = pid
+                e_p[recorded] = p
+                recorded += 1
+            if p == 0.0:  # also keeps 0 * log(0) out of the entropy
+                continue
+            boundary[i] += p
+            tokens += p
+            score += p * scores[pid]
+            entropy -= p * lc
             if accumulate:
-                counts[pid] += weight * p
-    return expected_length, expected_score
+                counts[pid] += item_weight * p
+    return tokens, score, entropy
 
 
 # Normalised forward-backward for the trainer's E-step: no exp or log per edge.
@@ -392,28 +473,27 @@ def marginal_pass(rbase, rcheck, rvalue, log_weights, scores, text, lo, hi, fwd,
 #     P(edge (i, j, id)) = w(id) P(j) / (c[i+1] ... c[j]),   P(i) = sum of those from i,
 # so the backward pass yields the edge marginals directly, every value a probability.
 # The products over an edge's span are built up as the edges of a position come shortest
-# first.  A span is a ratio of masses Z[i] / Z[j] with j - i <= L, and the path of single
-# bytes from i to j bounds it by b ** -L, b the smallest weight of a single byte, so with
-# b ** L >= 1e-300 (``logmath.linear_pass_is_safe``) nothing overflows; what underflows is
-# below 1e-23.
+# first.  ``logmath.linear_domain_weights`` proves the bounds (the same as the linear
+# sampler's): every c[j] >= b and each span product <= b^-L, finite; what underflows
+# is negligible against its total.
 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def normalized_forward_backward(
-    base, check, value, rbase, rcheck, rvalue, weights, scores, text, lo, hi, item_weight,
-    counts, ratio, boundary, mids, mends,
+    base, check, value, rbase, rcheck, rvalue, weights, log_weights, scores, text, lo, hi,
+    item_weight, counts, ratio, boundary, mids, mends,
 ):
-    """Returns (log Z, expected number of tokens, expected score E[S]) under q_alpha and
-    adds ``item_weight`` times the expected uses of each piece to ``counts[id]`` (skipped
-    when ``counts`` is empty).  Only for weights that ``logmath.linear_pass_is_safe``
-    accepts; a
-    ratio that is still not a positive finite number makes it return nan for log Z
-    before ``counts`` is touched.
+    """Returns (log Z', expected number of tokens, E[S], entropy) under q_alpha and adds
+    ``item_weight`` times the expected uses of each piece to ``counts[id]`` (skipped
+    when ``counts`` is empty).  Only for ``logmath.linear_domain_weights``; a ratio that
+    is still not a positive finite number makes it return NaN for log Z' before
+    ``counts`` is touched.
 
-    ``weights``: exp(alpha s(id) - c len(id)) (``logmath.tempered_linear_weights``; the
-    per-byte shift c cancels in every marginal and is added back to log Z by the
-    caller).  ``ratio``/``boundary``: float64 scratch of length >= n + 1.
-    O(edges) time, two trie walks, no exp or log per edge.
+    ``weights``/``log_weights``: exp(alpha s(id) - c len(id)) and their logs (the
+    per-byte shift c cancels in every marginal and is added back to log Z' by the
+    caller; the entropy is log Z' minus the expected sum of log-weights of a path).
+    ``ratio``/``boundary``: float64 scratch of length >= n + 1.  O(edges) time, two trie
+    walks, no exp or log per edge.
     """
     n = hi - lo
     log_z = 0.0
@@ -430,7 +510,7 @@ def normalized_forward_backward(
                 done += 1
             total += weights[mids[m]] * span
         if not 0.0 < total < np.inf:  # also catches nan
-            return np.nan, 0.0, 0.0
+            return np.nan, 0.0, 0.0, 0.0
         ratio[j] = 1.0 / total  # stored inverted: the spans multiply by it
         log_z, run = multiply_folded(log_z, run, total)  # log Z without a log per byte
     log_z = log_of_product(log_z, run)
@@ -438,6 +518,7 @@ def normalized_forward_backward(
     boundary[n] = 1.0
     tokens = 0.0
     score = 0.0
+    log_weight = 0.0
     for i in range(n - 1, -1, -1):
         k = prefix_matches(base, check, value, text, lo + i, hi, 1, mids, 0, mends)
         total = 0.0
@@ -452,84 +533,84 @@ def normalized_forward_backward(
             p = weights[pid] * boundary[j] * span
             total += p
             score += p * scores[pid]
+            log_weight += p * log_weights[pid]
             if accumulate:
                 counts[pid] += item_weight * p
         boundary[i] = total
         tokens += total
-    return log_z, tokens, score
+    return log_z, tokens, score, max(0.0, log_z - log_weight)
 
 
 @njit(cache=True, nogil=True)
 def stats_items(
-    base, check, value, rbase, rcheck, rvalue, weights, shift, linear, log_weights, scores,
+    base, check, value, rbase, rcheck, rvalue, weights, log_weights, shift, scores, alpha,
     max_len, buf, starts, ends, item_weights, counts, out_log_z, out_length, out_score,
-    first, last,
+    out_entropy, first, last,
 ):
-    """log Z, E[#tokens] and E[S] under q_alpha of items [first, last), exactly.
+    """log Z, E[#tokens], E[S] and the entropy of q_alpha of items [first, last),
+    exactly.
 
     With a non-empty ``counts``, also adds ``item_weights[t]`` times each piece's expected
-    count (the trainer's E-step).  With ``linear`` (``logmath.linear_pass_is_safe``), by
-    ``normalized_forward_backward`` on ``weights`` from ``logmath.tempered_linear_weights``
-    and their per-byte ``shift``; otherwise, or should it fail on an item, by the
-    log-domain passes (``log_weights`` = alpha * scores).
+    count (the trainer's E-step).  With non-empty ``weights`` (``logmath.linear_domain_weights``)
+    by ``normalized_forward_backward``; otherwise, or should it fail on an item, by
+    ``tempered_pass`` and ``marginal_pass`` in the log domain.
     """
     n_max = _longest(starts, ends, first, last)
     fwd = np.empty(n_max + 1, np.float64)
+    rel = np.empty(n_max + 1, np.float64)
     bwd = np.empty(n_max + 1, np.float64)
     mids, mends = match_buffers(max_len)
+    terms = np.empty(max_len, np.float64)
+    no_states, no_bp = np.empty(0, np.uint64), np.empty((0, 0), np.int32)
+    no_edges, no_ids, no_p = np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.float64)
+    linear = weights.shape[0] > 0
     for t in range(first, last):
         lo = starts[t]
         hi = ends[t]
-        log_z = np.nan
         if linear:
-            log_z, length, score = normalized_forward_backward(
-                base, check, value, rbase, rcheck, rvalue, weights, scores, buf, lo, hi,
+            log_z, length, score, entropy = normalized_forward_backward(
+                base, check, value, rbase, rcheck, rvalue, weights, log_weights, scores, buf, lo, hi,
                 item_weights[t], counts, fwd, bwd, mids, mends,
             )
-        if log_z == log_z:
-            out_log_z[t] = log_z + shift * (hi - lo)
-            out_length[t] = length
-            out_score[t] = score
-            continue
-        out_log_z[t] = log_masses(rbase, rcheck, rvalue, log_weights, max_len, buf, lo, hi, False, fwd)
-        log_masses(base, check, value, log_weights, max_len, buf, lo, hi, True, bwd)
-        out_length[t], out_score[t] = marginal_pass(
-            rbase, rcheck, rvalue, log_weights, scores, buf, lo, hi, fwd, bwd,
-            item_weights[t], counts, mids, mends,
+            if log_z == log_z:
+                out_log_z[t] = log_z + shift * (hi - lo)
+                out_length[t] = length
+                out_score[t] = score
+                out_entropy[t] = entropy
+                continue
+        tempered_pass(
+            rbase, rcheck, rvalue, scores, alpha, buf, lo, hi, fwd, rel, -1, 0, no_states, no_bp,
+            terms, mids, mends,
+        )
+        out_log_z[t] = tempered_log_mass(alpha, fwd[hi - lo], rel[hi - lo])
+        out_length[t], out_score[t], out_entropy[t] = marginal_pass(
+            rbase, rcheck, rvalue, scores, alpha, buf, lo, hi, fwd, rel, bwd, item_weights[t],
+            counts, mids, mends, no_edges, no_edges, no_ids, no_p,
         )
 
 
 @njit(cache=True, nogil=True)
-def edge_marginals(base, check, value, rbase, rcheck, rvalue, log_weights, max_len, text):
+def edge_marginals(rbase, rcheck, rvalue, scores, alpha, max_len, text):
     """Every edge of one text with its marginal: arrays (start, end, id, probability),
     ordered by end position, then by start (longest piece first)."""
     n = text.shape[0]
-    fwd = np.empty(n + 1, np.float64)
-    bwd = np.empty(n + 1, np.float64)
-    log_masses(rbase, rcheck, rvalue, log_weights, max_len, text, 0, n, False, fwd)
-    log_masses(base, check, value, log_weights, max_len, text, 0, n, True, bwd)
-    mids, mother = match_buffers(max_len)
-    cap = 16
-    e_start = np.empty(cap, np.int64)
-    e_end = np.empty(cap, np.int64)
-    e_id = np.empty(cap, np.int32)
-    e_p = np.empty(cap, np.float64)
-    count = 0
-    for j in range(1, n + 1):
-        k = prefix_matches(rbase, rcheck, rvalue, text, j - 1, -1, -1, mids, 0, mother)
-        for m in range(k - 1, -1, -1):
-            if count == cap:
-                cap *= 2
-                e_start = _grown(e_start, cap)
-                e_end = _grown(e_end, cap)
-                e_id = _grown(e_id, cap)
-                e_p = _grown(e_p, cap)
-            e_start[count] = mother[m]
-            e_end[count] = j
-            e_id[count] = mids[m]
-            e_p[count] = edge_marginal(fwd[mother[m]], log_weights[mids[m]], bwd[j], fwd[n])
-            count += 1
-    return e_start[:count], e_end[:count], e_id[:count], e_p[:count]
+    best = np.empty(n + 1, np.float64)
+    rel = np.empty(n + 1, np.float64)
+    boundary = np.empty(n + 1, np.float64)
+    forward_values(rbase, rcheck, rvalue, scores, alpha, max_len, text, 0, n, best, rel)
+    count = np.zeros(1, np.int64)
+    mids, mstarts = match_buffers(max_len)
+    count_edges_items(rbase, rcheck, rvalue, max_len, text, np.zeros(1, np.int64), np.full(1, n, np.int64), count, 0, 1)
+    size = count[0]
+    e_start = np.empty(size, np.int64)
+    e_end = np.empty(size, np.int64)
+    e_id = np.empty(size, np.int32)
+    e_p = np.empty(size, np.float64)
+    marginal_pass(
+        rbase, rcheck, rvalue, scores, alpha, text, 0, n, best, rel, boundary, 1.0,
+        np.empty(0, np.float64), mids, mstarts, e_start, e_end, e_id, e_p,
+    )
+    return e_start[::-1].copy(), e_end[::-1].copy(), e_id[::-1].copy(), e_p[::-1].copy()
 
 
 @njit(cache=True)
@@ -649,7 +730,7 @@ def _heap_pop(heap_key, heap_val, size):
 
 
 @njit(cache=True, nogil=True)
-def sample_distinct(rbase, rcheck, rvalue, log_weights, lengths, max_len, text, k, key):
+def sample_distinct(rbase, rcheck, rvalue, scores, alpha, lengths, max_len, text, k, key):
     """k distinct segmentations drawn without replacement from q_alpha (Gumbel-top-k).
 
     Every complete path gets the perturbed value log q(w) + Gumbel; the k largest are an
@@ -657,8 +738,8 @@ def sample_distinct(rbase, rcheck, rvalue, log_weights, lengths, max_len, text, 
     paths: a partial path (a suffix of the text, from position j to n) carries the
     maximum perturbed value of its completions, and its extensions by the edges ending at
     j get values drawn conditionally on that maximum (``logmath.truncated_gumbel``),
-    with log-probabilities from the forward masses: log q of a completion through edge
-    (i, j, id) adds log Z[i] + alpha s(id) - log Z[j].  Partial paths are expanded best
+    with log-probabilities from the forward values: log q of a completion through edge
+    (i, j, id) adds ``log_edge_probability`` (log Z[i] + alpha s(id) - log Z[j]).  Partial paths are expanded best
     first, so complete ones come out in decreasing perturbed value; only ancestors of the
     returned paths are ever expanded.
 
@@ -667,8 +748,9 @@ def sample_distinct(rbase, rcheck, rvalue, log_weights, lengths, max_len, text, 
     inclusion estimates.
     """
     n = text.shape[0]
-    fwd = np.empty(n + 1, np.float64)
-    log_masses(rbase, rcheck, rvalue, log_weights, max_len, text, 0, n, False, fwd)
+    best = np.empty(n + 1, np.float64)
+    rel = np.empty(n + 1, np.float64)
+    forward_values(rbase, rcheck, rvalue, scores, alpha, max_len, text, 0, n, best, rel)
     terms = np.empty(max_len, np.float64)
     mids, mstarts = match_buffers(max_len)
     cap = 64
@@ -709,7 +791,8 @@ def sample_distinct(rbase, rcheck, rvalue, log_weights, lengths, max_len, text, 
             heap_val = _grown(heap_val, cap)
         g_max = -np.inf
         for m in range(c):
-            logq = node_logq[node] + fwd[mstarts[m]] + log_weights[mids[m]] - fwd[j]
+            i = mstarts[m]
+            logq = node_logq[node] + log_edge_probability(best[i], scores[mids[m]], rel[i], best[j], rel[j], alpha)
             state, u = next_uniform(state)
             terms[m] = logq + gumbel(u)
             if terms[m] > g_max:

@@ -12,16 +12,15 @@ Not here: the lattice recursions themselves (``lattice.py``) and random numbers
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-# Largest exponent range, alpha * (max - min) of the per-byte-shifted piece log-weights,
-# for which the linear-domain forward pass is safe: with window rescaling to [1e-50, 1e50]
-# every reachable position keeps a normal, non-zero mass (e^-300 * 1e-50 > 1e-308).
-LINEAR_DOMAIN_MAX_RANGE = 300.0
-RESCALE_LOW = 1e-50
-RESCALE_HIGH = 1e50
+# The linear-domain passes (``lattice.linear_sample_pass``, ``normalized_forward_backward``)
+# are used only where this bound proves them exact; see ``linear_domain_weights``.
+LINEAR_WEIGHT_RANGE = 300.0  # every per-byte-shifted weight is at least e^-300
+LINEAR_SPAN_RANGE = 700.0  # max_len * log(1 / smallest byte weight) + log(max_len) at most this
 
 
 @njit(cache=True, nogil=True)
@@ -100,9 +99,12 @@ def softmax(x):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def edge_marginal(log_mass_before, log_weight, log_mass_after, log_total):
-    """P(a path of q_alpha uses edge (i, j, id)) = Z[i] w(id) B[j] / Z from log masses."""
-    return math.exp(log_mass_before + log_weight + log_mass_after - log_total)
+def tempered_log_mass(alpha, best, rel):
+    """log Z = alpha * best + rel from a position's values in ``lattice.tempered_pass``
+    (alpha * 0 is 0 even at alpha = inf; beyond a double's range it is -inf or inf)."""
+    if best == 0.0 or alpha == 0.0:
+        return rel
+    return alpha * best + rel
 
 
 @njit(cache=True, nogil=True)
@@ -134,39 +136,6 @@ def truncated_gumbel(g, g_max, bound):
     if v > 0.0:
         return bound - v - math.log1p(math.exp(-v))
     return bound - math.log1p(math.exp(v))
-
-
-@njit(cache=True, nogil=True)
-def tempered_log_weights(scores, alpha):
-    """alpha * scores: per-piece log-weights of q_alpha (ALGORITHMS.md section 3)."""
-    return alpha * scores
-
-
-@njit(cache=True, nogil=True)
-def tempered_linear_weights(scores, lengths, alpha, first_piece):
-    """exp(alpha * s(w) - c * len(w)) per piece, and whether the linear domain is safe.
-
-    Every path to byte position j covers exactly j bytes, so a per-byte shift ``c``
-    multiplies all of them by the same ``exp(-c * j)`` and leaves both q_alpha and every
-    reservoir probability unchanged.  ``c`` is the best per-byte rate, so every weight is
-    at most one (no overflow).  Returns ``(weights, c, safe)``; ``safe`` is False when the
-    remaining range exceeds ``LINEAR_DOMAIN_MAX_RANGE`` and the caller must use log space.
-    Entries below ``first_piece`` (special tokens) get weight zero.
-    """
-    n = scores.shape[0]
-    rate = -np.inf
-    for i in range(first_piece, n):
-        r = alpha * scores[i] / lengths[i]
-        if r > rate:
-            rate = r
-    weights = np.zeros(n, dtype=np.float64)
-    lowest = 0.0
-    for i in range(first_piece, n):
-        e = alpha * scores[i] - rate * lengths[i]
-        if e < lowest:
-            lowest = e
-        weights[i] = math.exp(e)
-    return weights, rate, -lowest <= LINEAR_DOMAIN_MAX_RANGE
 
 
 @njit(cache=True, nogil=True)
@@ -233,11 +202,67 @@ def multiply_folded(log_part, run, factor):
     return log_part + math.log(factor), run
 
 
-def linear_pass_is_safe(weights: np.ndarray, lengths: np.ndarray, num_special: int, max_len: int) -> bool:
-    """Whether the normalised linear-domain forward-backward (``lattice``) is safe with
-    these per-byte-shifted weights (``tempered_linear_weights``): every span of at most
-    ``max_len`` bytes is a ratio of masses bounded by b ** -max_len, b the smallest weight
-    of a single byte, so it must be that b ** max_len >= e ** -690."""
-    byte_weights = weights[num_special:][lengths[num_special:] == 1]
-    smallest = float(byte_weights.min()) if byte_weights.size else 0.0
-    return smallest > 0.0 and max(1, max_len) * math.log(smallest) >= -690.0
+class LinearWeights(NamedTuple):
+    """Per-piece weights of q_alpha for the linear-domain passes (``linear_domain_weights``)."""
+
+    weights: np.ndarray  # exp(alpha s(id) - shift len(id)), in [e^-300, 1]; 0 for specials
+    log_weights: np.ndarray  # their logarithms (entropy without a log per edge)
+    shift: float  # per byte: log Z = log Z' + shift * n
+
+
+def linear_domain_weights(
+    scores: np.ndarray, lengths: np.ndarray, alpha: float, num_special: int, max_len: int
+) -> LinearWeights | None:
+    """The weights of the linear-domain passes at ``alpha``, or None where those passes
+    are not provably exact (the caller then uses the log domain, exact everywhere).
+
+    Every path to byte position j covers j bytes, so multiplying each piece's weight by
+    exp(-c len) scales every mass Z[j] by exp(-c j) and leaves q_alpha and every
+    sampling probability unchanged.  With c = alpha times the best score per byte, each
+    weight w is at most 1.  The linear passes store, per position, the ratio
+    r[t] = Z[t-1] / Z[t] (never a mass), and an edge (i, j, id) contributes
+    w(id) r[i+1] ... r[j-1] relative to Z[j-1].  Let b be the smallest weight of a single
+    byte and L the longest piece.  Then:
+
+    * r[t] <= 1 / b, since the one-byte edge alone gives Z[t] >= b Z[t-1]; so a product of
+      at most L ratios is at most b^-L and a position's total (at most L terms, each w <= 1
+      times such a product) at most L b^-L: finite when L log(1/b) + log L <= 700;
+    * the total is at least b (the one-byte edge, whose product is empty) and every
+      weight at least e^-300, so a term that underflows is below e^-400 of its total:
+      dropping it changes no probability by more than rounding does.
+
+    Hence no stored value is inf, NaN or 0, a total is a positive normal number, and a
+    choice u * total (u < 1) always falls among the edges.  Both conditions hold for
+    small alpha; at large alpha, with long pieces or widely spread scores they fail and
+    the log domain takes over (``lattice.tempered_pass``).
+    """
+    if not 0.0 <= alpha < math.inf:
+        return None
+    s = scores[num_special:]
+    n = lengths[num_special:]
+    single = n == 1
+    if not single.any():
+        return None
+    rate = float(np.max(s / n))
+    gap = np.maximum(rate * n - s, 0.0)  # log of the weight's shortfall from 1, alpha = 1
+    widest = alpha * float(gap.max()) if gap.max() > 0.0 else 0.0
+    byte_gap = alpha * float(gap[single].max()) if gap[single].max() > 0.0 else 0.0
+    span = max(1, max_len)
+    if not (widest <= LINEAR_WEIGHT_RANGE and span * byte_gap + math.log(span) <= LINEAR_SPAN_RANGE):
+        return None
+    log_weights = np.zeros(scores.shape[0], np.float64)
+    log_weights[num_special:] = -alpha * gap
+    weights = np.exp(log_weights)
+    weights[:num_special] = 0.0
+    return LinearWeights(weights, log_weights, alpha * rate)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def scaled_gap(alpha, gap):
+    """alpha * gap for a gap <= 0 between a score and the best one, with 0 for no gap at
+    any alpha (inf * 0 would be NaN) and -inf for an unreachable term (0 * -inf too)."""
+    if gap == 0.0:
+        return 0.0
+    if gap == -np.inf:
+        return -np.inf
+    return alpha * gap

@@ -3,6 +3,11 @@
 Ids ``0 .. S-1`` are the special tokens (pad, bos, eos and user-defined ones, by name);
 ids ``S ..`` are byte-string pieces with float64 natural-log scores.  Every one of the 256
 single bytes is a piece, so every byte string has a segmentation and decoding is lossless.
+Scores must be finite with ``|score| <= MAX_ABS_SCORE`` (1e4): a log-probability below
+-1e4 is a probability under 1e-4342, far beyond anything a model learns, and the bound
+keeps ``alpha * score`` sums of the lattice passes far from overflow.  Every way to build
+a model (the file loader, ``Tokenizer.from_pieces``, the SentencePiece importer) checks
+it, since they all go through the constructor.
 Special tokens are never produced from raw text: they are not in the trie.
 
 The constructor is the only way to build a model (the file loader goes through it too), so
@@ -22,6 +27,8 @@ DEFAULT_SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
 # The sampler records which piece lengths start and end at each position in a uint64 bit
 # mask, so pieces are at most 64 bytes (SentencePiece's default limit is 16 characters).
 MAX_PIECE_BYTES = 64
+# Scores are natural-log probabilities: finite, with |score| at most this (see above).
+MAX_ABS_SCORE = 1e4
 
 
 class KernelArrays(NamedTuple):
@@ -51,7 +58,7 @@ class Model:
     pieces : sequence of bytes (or str, taken as UTF-8)
         Distinct, non-empty pieces.  Must include all 256 single bytes.
     scores : sequence of float
-        Finite natural-log scores, one per piece.
+        Natural-log scores, one per piece: finite, ``|score| <= MAX_ABS_SCORE`` (1e4).
     special_tokens : sequence of str
         Names of the special tokens, given ids 0, 1, ... in this order.
 
@@ -212,13 +219,20 @@ def _check_scores(scores: Sequence[float] | np.ndarray, n: int) -> np.ndarray:
         arr = np.array(scores, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"scores must be numbers: {exc}") from None
+    except OverflowError:  # a Python int beyond the float range
+        raise ValueError(
+            f"a score is too large for a float; scores must be finite with |score| <= {MAX_ABS_SCORE:g}"
+        ) from None
     if arr.ndim != 1:
         raise ValueError(f"scores must be one-dimensional, got shape {arr.shape}")
     if arr.shape[0] != n:
         raise ValueError(f"got {n} pieces but {arr.shape[0]} scores; give one score per piece")
-    bad = np.flatnonzero(~np.isfinite(arr))
+    bad = np.flatnonzero(~(np.abs(arr) <= MAX_ABS_SCORE))  # NaN compares False: caught too
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f"score {i} is {float(arr[i])!r}; scores must be finite numbers")
+        raise ValueError(
+            f"score {i} is {float(arr[i])!r}; scores are natural-log probabilities and must be "
+            f"finite with |score| <= {MAX_ABS_SCORE:g}"
+        )
     arr.setflags(write=False)
     return arr

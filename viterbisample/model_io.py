@@ -3,7 +3,7 @@
 Layout (one piece per line, so a diff or ``grep`` of a model is readable)::
 
     {"format": "viterbisample-unigram", "version": 1,
-     "special_tokens": ["<pad>", "<bos>", "<eos>"],
+     "special_tokens": ["<pad>", "<bos>", "<eos>"], "num_pieces": 31997,
      "pieces": [
       ["the", -5.25],
       [{"hex": "e3"}, -11.0],
@@ -15,6 +15,18 @@ A piece that is valid UTF-8 is written as a JSON string; any other piece as
 Ids follow from the order: special tokens first, then pieces.  Loading goes through the
 validating ``Model`` constructor; a malformed file raises ``ValueError`` naming the file
 and the problem.  Writing is atomic: a temporary file in the same folder, then a rename.
+
+What a file must hold, besides well-formed pieces (checked on load):
+
+* ``"version"``: exactly the JSON integer 1 (not ``1.0``, not ``true``);
+* ``"special_tokens"``: required, since every piece id depends on how many there are
+  (an empty list is written as ``[]``);
+* scores: numbers, natural-log probabilities, finite with ``|score| <= 1e4``
+  (``model.MAX_ABS_SCORE``); JSON integers are fine within that range;
+* ``"num_pieces"``: the number of entries in ``"pieces"``, so that a file that lost
+  lines (an edit, a bad copy) is refused instead of loading with fewer ids.  Files
+  written before the count existed lack it and still load (``save`` adds it); a file
+  that has it must match it.
 """
 
 from __future__ import annotations
@@ -22,12 +34,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import Any
 
+from .atomic import atomic_write
 from .checks import read_file
-from .model import Model
+from .model import MAX_ABS_SCORE, Model
 
 FORMAT_NAME = "viterbisample-unigram"
 FORMAT_VERSION = 1
@@ -57,7 +69,8 @@ def _piece_from_json(obj: Any, i: int) -> bytes:
 def dumps(model: Model) -> str:
     """The model file's text."""
     head = json.dumps(
-        {"format": FORMAT_NAME, "version": FORMAT_VERSION, "special_tokens": list(model.special_tokens)},
+        {"format": FORMAT_NAME, "version": FORMAT_VERSION, "special_tokens": list(model.special_tokens),
+         "num_pieces": len(model.pieces)},
         ensure_ascii=False,
     )
     lines = [
@@ -88,17 +101,24 @@ def loads(text: str, source: str = "<string>") -> Model:
     if data.get("format") != FORMAT_NAME:
         raise fail(f"'format' must be {FORMAT_NAME!r}, got {data.get('format')!r}")
     version = data.get("version")
-    if version != FORMAT_VERSION:
+    # type(...) is int: JSON true and 1.0 are == 1 in Python, but not the version.
+    if type(version) is not int or version != FORMAT_VERSION:
         raise fail(
-            f"the file declares format version {version!r} but this release reads version "
-            f"{FORMAT_VERSION}"
+            f"the file declares format version {_json_text(version)} but this release reads "
+            f"version {FORMAT_VERSION}"
         )
-    specials = data.get("special_tokens", [])
+    if "special_tokens" not in data:
+        raise fail("the 'special_tokens' field is missing (the piece ids depend on it; "
+                   "write [] for none)")
+    specials = data["special_tokens"]
     if not isinstance(specials, list):
         raise fail("'special_tokens' must be a list of strings")
     entries = data.get("pieces")
     if not isinstance(entries, list):
         raise fail("'pieces' must be a list of [piece, score] pairs")
+    count = data.get("num_pieces", None)  # absent from files written before it existed
+    if "num_pieces" in data and (type(count) is not int or count < 0):
+        raise fail(f"'num_pieces' must be a count of pieces, got {_json_text(count)}")
     pieces, scores = [], []
     for i, entry in enumerate(entries):
         if not isinstance(entry, list) or len(entry) != 2:
@@ -106,17 +126,37 @@ def loads(text: str, source: str = "<string>") -> Model:
         piece, score = entry
         if isinstance(score, bool) or not isinstance(score, (int, float)):
             raise fail(f"score of piece {i} must be a number, got {score!r}")
-        if not math.isfinite(score):
-            raise fail(f"score of piece {i} is {score!r}; scores must be finite")
+        # Compared as given: a JSON integer too large for a float is refused, not converted.
+        if not (isinstance(score, int) or math.isfinite(score)) or abs(score) > MAX_ABS_SCORE:
+            raise fail(
+                f"score of piece {i} is {_json_text(score)}; scores are natural-log "
+                f"probabilities and must be finite with |score| <= {MAX_ABS_SCORE:g}"
+            )
         try:
             pieces.append(_piece_from_json(piece, i))
         except ValueError as exc:
             raise fail(str(exc)) from None
         scores.append(float(score))
     try:
-        return Model(pieces, scores, specials)
+        model = Model(pieces, scores, specials)
     except (TypeError, ValueError) as exc:
         raise fail(str(exc)) from None
+    if count is not None and count != len(entries):
+        raise fail(
+            f"the header says {count} pieces but the file has {len(entries)}; "
+            "it was cut or edited"
+        )
+    return model
+
+
+def _json_text(value: Any, limit: int = 40) -> str:
+    """A value read from JSON, as JSON (``true``, ``1.0``), cut short for an error message
+    (a JSON integer can have 4000 digits)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except ValueError:
+        text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def load(path: str | os.PathLike) -> Model:
@@ -128,30 +168,6 @@ def load(path: str | os.PathLike) -> Model:
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a valid viterbisample model: not UTF-8 text ({exc})") from None
     return loads(text, str(path))
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(f)`` on a temporary file beside ``path``, then rename it into place.
-
-    A crash or an exception leaves ``path`` as it was (absent or the old file), never a
-    truncated file that looks complete.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a model or token file is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def save(model: Model, path: str | os.PathLike) -> None:

@@ -72,7 +72,7 @@ from typing import Sequence
 import numpy as np
 
 from .checks import read_file
-from .model import Model
+from .model import MAX_ABS_SCORE, Model
 from .tokenizer import Tokenizer
 
 # SentencePiece.Type values.
@@ -353,11 +353,12 @@ def read_sentencepiece(path: str | os.PathLike) -> SentencePieceModelFile:
 # -- conversion --------------------------------------------------------------------------
 def _byte_piece_value(piece: bytes) -> int | None:
     """NN for a piece spelled ``<0xNN>`` (two hex digits), else None."""
-    if len(piece) == 6 and piece[:3] == b"<0x" and piece[5:] == b">":
-        try:
-            return int(piece[3:5], 16)
-        except ValueError:
-            return None
+    digits = piece[3:5]
+    # Not int() alone: it also takes " 1", "+1" and "-1" (then bytes([-1]) would fail).
+    if len(piece) == 6 and piece[:3] == b"<0x" and piece[5:] == b">" and all(
+        c in b"0123456789abcdefABCDEF" for c in digits
+    ):
+        return int(digits, 16)
     return None
 
 
@@ -370,7 +371,8 @@ def convert(model: SentencePieceModelFile, source: str = "<model>") -> SentenceP
     """Build the viterbisample model (see the module docstring for the mapping).
 
     Raises ``ValueError`` for a model that is not Unigram, has no NORMAL piece, or whose
-    pieces break viterbisample's limits (for example a piece longer than 64 bytes).
+    pieces break viterbisample's limits (for example a piece longer than 64 bytes, or a
+    score beyond ``model.MAX_ABS_SCORE``, 1e4, also for the derived byte scores).
     """
     def fail(msg: str) -> ValueError:
         return ValueError(f"{source}: cannot import this SentencePiece model: {msg}")
@@ -385,6 +387,12 @@ def convert(model: SentencePieceModelFile, source: str = "<model>") -> SentenceP
     normal_scores = [e.score for e in entries if e.type == NORMAL]
     if not normal_scores:
         raise fail("it has no NORMAL pieces, so there is no score scale to take from it")
+    for i, e in enumerate(entries):
+        if e.type == NORMAL and abs(e.score) > MAX_ABS_SCORE:
+            raise fail(
+                f"piece {i} ({e.piece!r}) has the score {e.score!r}; scores are natural-log "
+                f"probabilities and viterbisample needs |score| <= {MAX_ABS_SCORE:g}"
+            )
     min_score = min(normal_scores)
     max_score = max(_FLT_MIN, max(normal_scores))
     unk_score = min_score - UNK_PENALTY

@@ -7,9 +7,23 @@ or int32 (Megatron, whose dtype table has no uint32; ids are < 2**31).  Sampled 
 (``alpha``, ``seed``, ``epoch``) are reproducible: document k always uses the stream
 (seed, epoch, k, 0), whatever the batch size or thread count.
 
-Files are written atomically: everything goes to temporary files in the destination
-folder, renamed into place only on success.  For Megatron the ``.bin`` is renamed first
-and the ``.idx`` last, so a complete ``.idx`` marks a complete pair.
+Files are written atomically (see ``atomic``): everything goes to a temporary folder
+``.NAME.vsample-tmp-XXXXXXXX`` beside the destination, and is renamed into place only on
+success; a symlink's target is replaced, a FIFO or a device is written through.
+
+A Megatron pair is two files, and no rename swaps two files at once, so the ``.idx`` is
+the commit mark of the pair, and the old pair is kept until the new one is whole.  With
+both new files staged, the old pair is hard-linked into ``.NAME.idx.vsample-previous``
+beside it; then the old ``.idx`` is removed, the new ``.bin`` renamed into place and the
+new ``.idx`` last (each step fsynced); then the kept links go.  Whenever an ``.idx``
+exists, the ``.bin`` beside it is the one it was written with.  A write killed between
+the steps leaves a ``.bin`` without ``.idx`` and the kept old pair:
+``recover_megatron`` (run by ``read_megatron`` and by the next write) puts the old pair
+back, so a reader finds the old pair or the new one, never a mix.  As a second line of
+defence (pairs copied or written by
+other tools), ``read_megatron`` checks that the ``.bin`` holds exactly the bytes that the
+``.idx`` describes (last pointer + last size * item size) and that the document index
+ends at the number of sequences, and raises ``ValueError`` otherwise.
 
 Reading the output back:
 
@@ -29,12 +43,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
+from .atomic import Destination, check_output_folder, destination, fsync_folder, publish, temp_path
 from .tokenizer import Tokenizer
 
 MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
@@ -110,15 +126,23 @@ def write_token_file(
     small = tok.vocab_size <= 65536
     dtype = np.dtype(np.uint16 if small else (np.uint32 if fmt == "npy" else np.int32))
     path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {folder}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=folder))
-    data_path = tmp / "data"
-    sizes_path = tmp / "sizes"
+    finals = [path] if fmt == "npy" else [Path(f"{path}.bin"), Path(f"{path}.idx")]
+    for final in finals:
+        check_output_folder(final)
+    data_dest = destination(finals[0])
+    # Staged beside the data file's target, so the final renames stay on one file system;
+    # for a FIFO or a device (no such folder: /dev is not ours), in the temporary folder.
+    beside = Path(tempfile.gettempdir(), path.name) if data_dest.write_through else data_dest.path
+    stage = temp_path(beside)  # created inside the try below, so a signal cannot orphan it
     n_docs = n_tokens = n_bytes = 0
+    kept = None
+    if fmt == "megatron":
+        recover_megatron(path)  # an earlier write killed half way
     try:
-        with open(data_path, "wb") as data, open(sizes_path, "wb") as sizes:
+        os.mkdir(stage, 0o700)
+        direct = _open_direct(data_dest, fmt == "npy")
+        data = direct if direct is not None else open(stage / "data", "wb")
+        with data, open(stage / "sizes", "wb") as sizes:
             if fmt == "npy":
                 data.write(_npy_header(dtype, 0))
             for batch in _batches(documents(lines, doc_sep), batch_bytes):
@@ -148,24 +172,91 @@ def write_token_file(
                 data.seek(0)
                 data.write(_npy_header(dtype, n_tokens))
             data.flush()
-            os.fsync(data.fileno())
-        if fmt == "npy":
-            os.chmod(data_path, 0o644)
-            os.replace(data_path, path)
-            written = [str(path)]
-        else:
-            idx_path = tmp / "idx"
-            _write_megatron_index(idx_path, sizes_path, dtype, n_docs)
-            bin_final = Path(f"{path}.bin")
-            idx_final = Path(f"{path}.idx")
-            for p in (data_path, idx_path):
-                os.chmod(p, 0o644)
-            os.replace(data_path, bin_final)
-            os.replace(idx_path, idx_final)  # last: a complete .idx marks a complete pair
-            written = [str(bin_final), str(idx_final)]
+            if direct is None:
+                os.fsync(data.fileno())
+        if fmt == "megatron":
+            _write_megatron_index(stage / "idx", stage / "sizes", dtype, n_docs)
+            idx_dest = destination(finals[1])
+            if not idx_dest.write_through:
+                # Keep the old pair, then withdraw its commit mark before its .bin changes.
+                kept = _keep_previous_pair(data_dest, idx_dest)
+                try:
+                    os.unlink(idx_dest.path)
+                except FileNotFoundError:
+                    pass
+        if direct is None:
+            publish(stage / "data", data_dest)
+        if fmt == "megatron":
+            publish(stage / "idx", idx_dest)  # last: an .idx marks a complete pair
+            if kept is not None:
+                shutil.rmtree(kept, ignore_errors=True)
+    except BaseException:
+        if kept is not None:
+            recover_megatron(path)  # the old pair back at once
+        raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {"documents": n_docs, "tokens": n_tokens, "bytes": n_bytes, "dtype": dtype.name, "files": written}
+        shutil.rmtree(stage, ignore_errors=True)
+    return {"documents": n_docs, "tokens": n_tokens, "bytes": n_bytes, "dtype": dtype.name,
+            "files": [str(f) for f in finals]}
+
+
+def _previous_pair(idx_path: Path) -> Path:
+    """The folder that holds hard links to the pair a write is replacing."""
+    return idx_path.parent / f".{idx_path.name}.vsample-previous"
+
+
+def _keep_previous_pair(bin_dest: Destination, idx_dest: Destination) -> Path | None:
+    """Hard-link the existing pair (both regular files, one folder) into
+    ``_previous_pair``; returns that folder, or None when there is no pair to keep or the
+    file system has no hard links (then a kill can leave a .bin without .idx)."""
+    if bin_dest.write_through or bin_dest.path.parent != idx_dest.path.parent:
+        return None
+    if not (bin_dest.path.is_file() and idx_dest.path.is_file()):
+        return None
+    kept = _previous_pair(idx_dest.path)
+    shutil.rmtree(kept, ignore_errors=True)
+    try:
+        os.mkdir(kept, 0o700)
+        os.link(bin_dest.path, kept / "bin")
+        os.link(idx_dest.path, kept / "idx")
+    except OSError:
+        shutil.rmtree(kept, ignore_errors=True)
+        return None
+    fsync_folder(kept)
+    fsync_folder(kept.parent)
+    return kept
+
+
+def recover_megatron(prefix: str | os.PathLike) -> None:
+    """Finish a Megatron write that was killed half way (module docstring): if the new
+    ``.idx`` never arrived, the kept old pair is put back (``.bin`` first); either way
+    the kept links are removed.  Does nothing when no write was interrupted."""
+    idx_dest = destination(Path(f"{prefix}.idx"))
+    kept = _previous_pair(idx_dest.path)
+    if not kept.is_dir():
+        return
+    if not idx_dest.path.exists():
+        bin_dest = destination(Path(f"{prefix}.bin"))
+        for name, dest in (("bin", bin_dest), ("idx", idx_dest)):
+            if (kept / name).exists():
+                os.replace(kept / name, dest.path)
+                fsync_folder(dest.path.parent)
+    shutil.rmtree(kept, ignore_errors=True)
+
+
+def _open_direct(dest: Destination, needs_seek: bool) -> BinaryIO | None:
+    """The FIFO or device to write the data to as it comes, or None to stage it first:
+    for a regular file, and for npy through a FIFO or a terminal (its header is rewritten
+    at the end, which needs a seekable file; /dev/null is one)."""
+    if not dest.write_through:
+        return None
+    if needs_seek and stat.S_ISFIFO(os.stat(dest.path).st_mode):
+        return None  # opening and closing a FIFO again would show its reader an early EOF
+    f = open(dest.path, "wb")
+    if needs_seek and not f.seekable():
+        f.close()
+        return None
+    return f
 
 
 def _write_megatron_index(idx_path: Path, sizes_path: Path, dtype: np.dtype, n_docs: int) -> None:
@@ -193,10 +284,22 @@ def _write_megatron_index(idx_path: Path, sizes_path: Path, dtype: np.dtype, n_d
 
 
 def read_megatron(prefix: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Read a Megatron indexed pair: (tokens memmap, sizes, pointers, document index)."""
-    idx = Path(f"{prefix}.idx").read_bytes()
+    """Read a Megatron indexed pair: (tokens memmap, sizes, pointers, document index).
+
+    Raises ``ValueError`` when the ``.idx`` is malformed or the ``.bin`` is not the one it
+    describes, and ``FileNotFoundError`` when a file of the pair is missing.
+    """
+    idx_path, bin_path = Path(f"{prefix}.idx"), Path(f"{prefix}.bin")
+    recover_megatron(prefix)
+    try:
+        idx = idx_path.read_bytes()
+    except FileNotFoundError:
+        hint = " (the .bin exists: its write was interrupted)" if bin_path.exists() else ""
+        raise FileNotFoundError(f"{idx_path}: no Megatron index{hint}") from None
     if idx[:9] != MEGATRON_MAGIC:
         raise ValueError(f"{prefix}.idx: not a Megatron index (bad magic {idx[:9]!r})")
+    if len(idx) < 34:
+        raise ValueError(f"{prefix}.idx: truncated header ({len(idx)} bytes)")
     version = int(np.frombuffer(idx, "<u8", 1, 9)[0])
     if version != 1:
         raise ValueError(f"{prefix}.idx: index version {version}, expected 1")
@@ -204,15 +307,30 @@ def read_megatron(prefix: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np
     dtypes = {code: dt for dt, code in MEGATRON_DTYPE_CODES.items()}
     if code not in dtypes:
         raise ValueError(f"{prefix}.idx: unsupported dtype code {code}")
+    dtype = dtypes[code]
     n_seq = int(np.frombuffer(idx, "<u8", 1, 18)[0])
     n_doc_index = int(np.frombuffer(idx, "<u8", 1, 26)[0])
     at = 34
+    length = at + 12 * n_seq + 8 * n_doc_index
+    if len(idx) < length:
+        raise ValueError(f"{prefix}.idx: truncated ({len(idx)} bytes, its header implies {length})")
+    if len(idx) > length:
+        raise ValueError(f"{prefix}.idx: {len(idx) - length} unexpected trailing bytes")
     sizes = np.frombuffer(idx, "<i4", n_seq, at)
     at += 4 * n_seq
     pointers = np.frombuffer(idx, "<i8", n_seq, at)
     at += 8 * n_seq
     doc_index = np.frombuffer(idx, "<i8", n_doc_index, at)
-    if at + 8 * n_doc_index != len(idx):
-        raise ValueError(f"{prefix}.idx: {len(idx) - at - 8 * n_doc_index} unexpected trailing bytes")
-    tokens = np.memmap(f"{prefix}.bin", dtype=dtypes[code], mode="r") if Path(f"{prefix}.bin").stat().st_size else np.zeros(0, dtypes[code])
+    if n_doc_index == 0 or doc_index[-1] != n_seq:
+        raise ValueError(f"{prefix}.idx: the document index does not end at the {n_seq} sequences")
+    # The pair check: an .idx binds its .bin through the byte size it implies.
+    described = int(pointers[-1]) + int(sizes[-1]) * dtype.itemsize if n_seq else 0
+    with open(bin_path, "rb") as f:
+        held = os.fstat(f.fileno()).st_size
+        if held != described:
+            raise ValueError(
+                f"{prefix}.bin holds {held} bytes but {prefix}.idx describes {described}: "
+                "the two files are not one pair (an interrupted write, or files of different runs)"
+            )
+        tokens = np.memmap(f, dtype=dtype, mode="r") if held else np.zeros(0, dtype)
     return tokens, sizes, pointers, doc_index

@@ -25,20 +25,20 @@ import numpy as np
 
 from . import lattice, model_io
 from .checks import (
+    INT32_MAX,
+    INT64_MAX,
+    UINT64_MAX,
     check_alpha,
     check_count,
     check_ids,
+    check_memory,
     check_num_threads,
+    check_real,
     check_seed,
     check_texts,
     check_uint64,
 )
-from .logmath import (
-    inclusion_probability,
-    linear_pass_is_safe,
-    tempered_linear_weights,
-    tempered_log_weights,
-)
+from .logmath import LinearWeights, inclusion_probability, linear_domain_weights, scaled_gap
 from .model import DEFAULT_SPECIAL_TOKENS, KernelArrays, Model
 from .parallel import ordered_results
 from .rng import stream_key
@@ -50,8 +50,6 @@ _MIN_PARALLEL_BYTES = 1 << 16
 # Sums over a batch (expected piece counts) are reduced over chunks of this size, in
 # order, so they are bit-identical for any number of threads.
 _SUM_CHUNK_BYTES = 1 << 16
-# The exact k-best tables take (n + 1) * k * 16 bytes; refuse rather than exhaust memory.
-_NBEST_MEMORY_LIMIT = 8 << 30
 
 
 def _hex_bytes(err: UnicodeDecodeError) -> tuple[str, int]:
@@ -92,7 +90,7 @@ class Tokenizer:
         if not isinstance(model, Model):
             raise TypeError(f"Tokenizer needs a Model, got {type(model).__name__}")
         self.model = model
-        self._weights_cache: dict[float, tuple[np.ndarray, bool]] = {}
+        self._weights_cache: dict[float, np.ndarray] = {}
         self._weights_lock = threading.Lock()
         self._id_objects: np.ndarray | None = None
 
@@ -226,26 +224,14 @@ class Tokenizer:
         """
         alpha = self._alpha_or_entropy(alpha, entropy_per_byte, [text])
         # One text: the kernel call of encode_batch without the batch bookkeeping.
-        a = None if alpha is None else check_alpha(alpha)
-        s = check_seed(seed) if a is not None else 0
+        a = self._kernel_alpha(alpha)
+        s = check_seed(seed) if a != lattice.VITERBI else 0
         data = to_bytes(text)
         n = len(data)
-        m = self.model
-        rt = m.suffix_trie
-        if a is None:
-            mode, weights, log_domain = lattice.MODE_VITERBI, m.scores, False
-        else:
-            mode = lattice.MODE_SAMPLE
-            weights, log_domain = self._weights(a)
         out = np.empty(max(n, 1), np.int32)
         offsets = np.empty(2, np.int64)
-        status = lattice.encode_items(
-            rt.base, rt.check, rt.value, m.scores, weights, m.lengths, max(1, rt.max_len),
-            mode, log_domain, _as_array(data), np.zeros(1, np.int64), np.array([n], np.int64),
-            1, np.uint64(s), np.uint64(0), np.uint64(0), out, offsets,
-        )
-        if status < 0:
-            raise RuntimeError("internal error: a sampled or decoded path did not reach the start")
+        buf = _as_array(data)
+        self._encode_items(a, buf, np.zeros(1, np.int64), np.array([n], np.int64), 1, s, 0, 0, out, offsets)
         return out[: offsets[1]].tolist()
 
     def sample(
@@ -327,7 +313,7 @@ class Tokenizer:
         """
         texts = check_texts(texts)
         a = check_alpha(alpha)
-        draws = check_count(n, "n")
+        draws = _check_draws(texts, n, as_lists=True)
         chunks = self._encoded_chunks(texts, a, seed, epoch, num_threads, first_index, draws, self._rows)
         rows = [row for part in chunks for row in part]
         return [rows[k * n : (k + 1) * n] for k in range(len(texts))]
@@ -347,10 +333,11 @@ class Tokenizer:
 
         Returns ``(ids, offsets)``: int32 ids of all texts back to back, and int64
         offsets of length ``len(texts) + 1``; text k is ``ids[offsets[k]:offsets[k+1]]``.
+        No texts give no ids and the offsets ``[0]``.
         """
         texts = check_texts(texts)
         alpha = self._alpha_or_entropy(alpha, entropy_per_byte, texts, num_threads)
-        return _joined(self._encoded_chunks(texts, alpha, seed, epoch, num_threads, first_index))
+        return _joined_or_empty(self._encoded_chunks(texts, alpha, seed, epoch, num_threads, first_index))
 
     def sample_batch_arrays(
         self,
@@ -363,10 +350,12 @@ class Tokenizer:
         first_index: int = 0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """``sample_batch`` as NumPy arrays: ``(ids, offsets)`` with ``len(texts) * n + 1``
-        offsets; sample d of text k is ``ids[offsets[k * n + d]:offsets[k * n + d + 1]]``."""
+        offsets; sample d of text k is ``ids[offsets[k * n + d]:offsets[k * n + d + 1]]``.
+        No texts (or ``n = 0``) give no ids and the offsets ``[0]``."""
+        texts = check_texts(texts)
         a = check_alpha(alpha)
-        draws = check_count(n, "n")
-        return _joined(self._encoded_chunks(texts, a, seed, epoch, num_threads, first_index, draws))
+        draws = _check_draws(texts, n, as_lists=False)
+        return _joined_or_empty(self._encoded_chunks(texts, a, seed, epoch, num_threads, first_index, draws))
 
     def _alpha_or_entropy(self, alpha, entropy_per_byte, texts, num_threads=None):
         if entropy_per_byte is None:
@@ -383,7 +372,7 @@ class Tokenizer:
         the GIL (packing, building lists) overlap the other threads' kernels; the
         caller's work on a chunk overlaps the later ones (``parallel.ordered_results``).
         """
-        a = None if alpha is None else check_alpha(alpha)
+        a = self._kernel_alpha(alpha)
         s = check_seed(seed)
         e = check_uint64(epoch, "epoch")
         threads = check_num_threads(num_threads)
@@ -410,15 +399,25 @@ class Tokenizer:
             self._id_objects = np.array(range(self.vocab_size), dtype=object)
         return _split(self._id_objects[ids], offsets)
 
-    def _weights(self, alpha: float) -> tuple[np.ndarray, bool]:
-        """Per-piece weights for the forward pass at ``alpha``: linear if safe, else log."""
+    @staticmethod
+    def _kernel_alpha(alpha: Any) -> float:
+        """The alpha a kernel takes: ``lattice.VITERBI`` for None and for inf (the limit
+        of q_alpha is the set of best paths, and Viterbi's tie rule picks one of them)."""
+        if alpha is None:
+            return lattice.VITERBI
+        a = check_alpha(alpha)
+        return lattice.VITERBI if a == math.inf else a
+
+    def _weights(self, alpha: float) -> np.ndarray:
+        """The linear sampler's weights at ``alpha``, or an empty array where only the log
+        domain is exact (``logmath.linear_domain_weights``)."""
         with self._weights_lock:
             hit = self._weights_cache.get(alpha)
         if hit is not None:
             return hit
         m = self.model
-        weights, _, safe = tempered_linear_weights(m.scores, m.lengths, alpha, m.num_special)
-        result = (weights, False) if safe else (tempered_log_weights(m.scores, alpha), True)
+        linear = linear_domain_weights(m.scores, m.lengths, alpha, m.num_special, m.suffix_trie.max_len)
+        result = linear.weights if linear is not None else np.zeros(0, np.float64)
         with self._weights_lock:
             if len(self._weights_cache) >= 16:
                 self._weights_cache.clear()
@@ -429,24 +428,37 @@ class Tokenizer:
         """``lattice.encode_items`` over one packed batch (``text.pack``) whose first text
         has index ``first``: (ids, offsets), ``draws`` outputs per text."""
         buf, starts, ends = packed
-        m = self.model
-        trie = m.suffix_trie
-        if alpha is None:
-            mode, weights, log_domain, draws = lattice.MODE_VITERBI, m.scores, False, 1
-        else:
-            mode = lattice.MODE_SAMPLE
-            weights, log_domain = self._weights(alpha)
+        if alpha == lattice.VITERBI and draws > 1:  # alpha = inf: every sample is the Viterbi path
+            ids, offsets = self._run(packed, first, alpha, seed, epoch)
+            rows = np.repeat(np.arange(len(starts)), draws)
+            lengths = np.diff(offsets)[rows]
+            picks = np.repeat(offsets[:-1][rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+            return ids[np.arange(int(lengths.sum())) + picks], np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         total = int(ends[-1]) if len(ends) else 0  # packed: the texts fill the buffer
         out = np.empty(max(1, total * draws), np.int32)
         offsets = np.empty(len(starts) * draws + 1, np.int64)
+        self._encode_items(alpha, buf, starts, ends, draws, seed, epoch, first, out, offsets)
+        return out[: offsets[-1]].copy(), offsets
+
+    def _encode_items(self, alpha, buf, starts, ends, draws, seed, epoch, first, out, offsets) -> None:
+        """``lattice.encode_items``, with its failure turned into an exception that names
+        the text (it cannot happen for a valid model: every byte is a piece)."""
+        m = self.model
+        trie = m.suffix_trie
+        weights = self._weights(alpha) if alpha != lattice.VITERBI else m.scores[:0]
         status = lattice.encode_items(
             trie.base, trie.check, trie.value, m.scores, weights, m.lengths,
-            max(1, trie.max_len), mode, log_domain, buf, starts, ends, draws,
+            max(1, trie.max_len), alpha, buf, starts, ends, draws,
             np.uint64(seed), np.uint64(epoch), np.uint64(first), out, offsets,
         )
         if status < 0:
-            raise RuntimeError("internal error: a sampled or decoded path did not reach the start")
-        return out[: offsets[-1]].copy(), offsets
+            t = -1 - status
+            text = bytes(buf[starts[t] : ends[t]])
+            what = "Viterbi" if alpha == lattice.VITERBI else f"sampling at alpha={alpha!r}"
+            raise RuntimeError(
+                f"{what} found no path through the lattice of text {first + t} "
+                f"({text[:60]!r}{'...' if len(text) > 60 else ''}): the model does not cover it"
+            )
 
     # -- scores of texts and segmentations ----------------------------------------------
     def log_partition(self, text: Text, alpha: float = 1.0) -> float:
@@ -457,18 +469,19 @@ class Tokenizer:
         self, texts: Iterable[Text], alpha: float = 1.0, num_threads: int | None = None
     ) -> np.ndarray:
         """``log_partition`` of each text, as a float64 array."""
+        return self._log_partition_parts(texts, alpha, num_threads)[0]
+
+    def _log_partition_parts(self, texts, alpha, num_threads=None):
+        """(log Z, Viterbi score, log Z relative to the best path) of each text."""
         a = check_alpha(alpha)
         threads = check_num_threads(num_threads)
         buf, starts, ends = pack(check_texts(texts))
         m = self.model
         trie = m.suffix_trie
-        out = np.zeros(len(starts), np.float64)
-        args = (
-            trie.base, trie.check, trie.value, tempered_log_weights(m.scores, a),
-            max(1, trie.max_len), buf, starts, ends, out,
-        )
+        out, best, rel = (np.zeros(len(starts), np.float64) for _ in range(3))
+        args = (trie.base, trie.check, trie.value, m.scores, a, max(1, trie.max_len), buf, starts, ends, out, best, rel)
         _in_chunks(ends - starts, threads, lambda f, l: lattice.log_partition_items(*args, f, l))
-        return out
+        return out, best, rel
 
     def count_edges_batch(self, texts: Iterable[Text], num_threads: int | None = None) -> np.ndarray:
         """Number of lattice edges (pieces occurring at each position) of each text."""
@@ -541,10 +554,7 @@ class Tokenizer:
         m = self.model
         trie, rtrie = m.trie, m.suffix_trie
         arr = np.frombuffer(data, np.uint8) if data else np.frombuffer(b"\0", np.uint8)[:0]
-        s, e, i, p = lattice.edge_marginals(
-            trie.base, trie.check, trie.value, rtrie.base, rtrie.check, rtrie.value,
-            tempered_log_weights(m.scores, a), max(1, trie.max_len), arr,
-        )
+        s, e, i, p = lattice.edge_marginals(rtrie.base, rtrie.check, rtrie.value, m.scores, a, max(1, trie.max_len), arr)
         return list(zip(s.tolist(), e.tolist(), i.tolist(), p.tolist()))
 
     def log_prob(self, text: Text, ids: Sequence[int], alpha: float = 1.0) -> float:
@@ -565,9 +575,11 @@ class Tokenizer:
         if b"".join(m.decode_table[i] for i in arr.tolist()) != data:
             raise ValueError("ids do not spell the text: decode_bytes(ids) differs from the text's bytes")
         total = 0.0
-        for i in arr.tolist():
+        for i in arr.tolist():  # summed in path order, as the passes sum best scores
             total += float(m.scores[i])
-        return a * total - self.log_partition(data, a)
+        # Relative to the best path: alpha * S - log Z loses every digit at large alpha.
+        _, best, rel = self._log_partition_parts([data], a)
+        return scaled_gap(a, min(total - float(best[0]), 0.0)) - float(rel[0])
 
     # -- n-best, distinct samples, calibrated alpha --------------------------------------
     def nbest(self, text: Text, k: int) -> list[tuple[list[int], float]]:
@@ -582,16 +594,24 @@ class Tokenizer:
     def nbest_batch(
         self, texts: Iterable[Text], k: int, num_threads: int | None = None
     ) -> list[list[tuple[list[int], float]]]:
-        """``nbest`` of each text, in parallel."""
+        """``nbest`` of each text, in parallel.
+
+        The k-best tables take 16 bytes per byte of text and per path kept: ``ValueError``
+        if they, with the paths returned, would not fit in this machine's memory
+        (``checks.memory_limit``), or if k is above 2**31 - 1 (the kernel's int32 ranks).
+        """
         k = check_count(k, "k", 1)
         texts = [to_bytes(t) for t in check_texts(texts)]
         longest = max(map(len, texts), default=0)
-        if (longest + 1) * k * 16 > _NBEST_MEMORY_LIMIT:
-            raise ValueError(
-                f"nbest keeps k = {k} partial paths per byte (16 bytes each): a text of "
-                f"{longest} bytes would need {(longest + 1) * k * 16 / 1e9:.1f} GB; split the "
-                f"text or lower k (limit {_NBEST_MEMORY_LIMIT / 1e9:.0f} GB)"
-            )
+        # Each position keeps k partial paths (a float64 score, an int32 rank and an int32
+        # piece); the paths returned cost an int32 and a list slot per id, and a list each.
+        found = [_most_paths(len(t), k) for t in texts]
+        check_memory(
+            (longest + 1) * k * 16 + sum(f * (12 * len(t) + 200) for f, t in zip(found, texts)),
+            f"nbest with k = {k} on a text of {longest} bytes (16 bytes per byte and path)",
+            "split the text or lower k",
+        )
+        k = check_count(k, "k", 1, INT32_MAX)
         m = self.model
         rt = m.suffix_trie
 
@@ -644,11 +664,20 @@ class Tokenizer:
         n = check_count(n, "n")
         s = check_seed(seed)
         e = check_uint64(epoch, "epoch")
-        first = check_count(first_index, "first_index")
         texts = [to_bytes(t) for t in check_texts(texts)]
+        first = check_count(first_index, "first_index", 0, UINT64_MAX + 1 - max(1, len(texts)))
+        # The search keeps n + 1 leaves (16 bytes each) whatever the text, and about one
+        # node (44 bytes) per byte of each path it returns; the paths cost as in nbest.
+        found = [_most_paths(len(t), n) for t in texts]
+        check_memory(
+            16 * (n + 1) + max((f * 44 * (len(t) + 1) for f, t in zip(found, texts)), default=0)
+            + sum(f * (12 * len(t) + 200) for f, t in zip(found, texts)),
+            f"n = {n} distinct samples of {len(texts)} text(s) of up to "
+            f"{max(map(len, texts), default=0)} bytes",
+        )
+        n = check_count(n, "n", 0, INT64_MAX - 1)
         m = self.model
         rt = m.suffix_trie
-        log_w = tempered_log_weights(m.scores, a)
         keyed = list(zip(texts, range(first, first + len(texts))))
 
         def one(item: tuple[bytes, int]) -> list[tuple[list[int], float, float]]:
@@ -657,11 +686,16 @@ class Tokenizer:
                 return []
             key = np.uint64(stream_key(np.uint64(s), np.uint64(e), np.uint64(index), np.uint64(0)))
             ids, offsets, logq, keys, kappa = lattice.sample_distinct(
-                rt.base, rt.check, rt.value, log_w, m.lengths, max(1, rt.max_len),
+                rt.base, rt.check, rt.value, m.scores, a, m.lengths, max(1, rt.max_len),
                 _as_array(data), n, key,
             )
             paths = self._rows(ids, offsets)
             logq = logq.tolist()
+            if logq and min(logq) == -math.inf:
+                # Paths of probability 0 are never drawn: at alpha = inf all but the
+                # Viterbi path, at a huge finite alpha those whose q underflows.
+                drawn = [r for r, q in enumerate(logq) if q > -math.inf]
+                paths, logq, keys = [paths[r] for r in drawn], [logq[r] for r in drawn], keys[drawn]
             if include_best:
                 best = self.encode(data)
                 if best in paths:
@@ -692,9 +726,7 @@ class Tokenizer:
         reaches.
         """
         texts = check_texts(texts)
-        target = float(bits_per_byte)
-        if not math.isfinite(target) or target < 0:
-            raise ValueError(f"bits_per_byte must be finite and >= 0, got {bits_per_byte!r}")
+        target = check_real(bits_per_byte, "bits_per_byte")
         n_bytes = sum(len(to_bytes(t)) for t in texts)
         if n_bytes == 0:
             raise ValueError("alpha_for_entropy needs texts with at least one byte")
@@ -712,16 +744,19 @@ class Tokenizer:
         segmentation in expectation, summed over ``texts`` (0.1 means +10%).
 
         Expected length falls toward the Viterbi length as alpha grows; raises
-        ``ValueError`` if the target is out of reach for alpha in [0, 1e4].
+        ``ValueError`` if the target is out of reach for alpha in [0, 1e4], and if the
+        texts have no bytes at all (``[]`` or only empty texts): with no tokens there is
+        no relative excess to calibrate, and any alpha returned would be made up.
         """
         texts = check_texts(texts)
-        target = float(extra_tokens)
-        if not math.isfinite(target) or target < 0:
-            raise ValueError(f"extra_tokens must be finite and >= 0, got {extra_tokens!r}")
+        target = check_real(extra_tokens, "extra_tokens")
         _, offsets = self.encode_batch_arrays(texts, num_threads=num_threads)
         viterbi = float(offsets[-1])
         if viterbi == 0:
-            raise ValueError("alpha_for_length needs texts with at least one byte")
+            raise ValueError(
+                f"alpha_for_length needs texts with at least one byte, got {len(texts)} "
+                "text(s) and no bytes"
+            )
 
         def relative_excess(a: float) -> float:
             e = self.stats_batch(texts, a, num_threads=num_threads)["expected_length"]
@@ -758,7 +793,17 @@ class Tokenizer:
         character across pieces still decodes to the same text.  Only bytes that are not
         valid UTF-8 as a whole are handled by ``errors`` (as in ``bytes.decode``):
         ``"replace"`` gives U+FFFD, ``"strict"`` raises, ``"surrogateescape"`` is lossless.
+        An unknown ``errors`` name is a ``ValueError`` even when every byte is valid.
         """
+        if not isinstance(errors, str):
+            raise TypeError(f"errors must be the name of an error handler, got {type(errors).__name__}")
+        try:
+            codecs.lookup_error(errors)
+        except LookupError:
+            raise ValueError(
+                f"errors must be an error handler such as 'replace', 'strict' or "
+                f"'surrogateescape', got {errors!r}"
+            ) from None
         return self.decode_bytes(ids).decode("utf-8", errors)
 
 
@@ -776,24 +821,24 @@ def lattice_stats(
     (the trainer's E-step passes its own)."""
     n = len(starts)
     trie, rtrie, scores = arrays.trie, arrays.suffix_trie, arrays.scores
-    log_z, length, score = np.zeros(n), np.zeros(n), np.zeros(n)
-    linear_w, shift, safe = tempered_linear_weights(scores, arrays.lengths, alpha, arrays.num_special)
-    linear = safe and linear_pass_is_safe(linear_w, arrays.lengths, arrays.num_special, arrays.max_len)
-    log_w = tempered_log_weights(scores, alpha)
+    log_z, length, score, entropy = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    linear = linear_domain_weights(scores, arrays.lengths, alpha, arrays.num_special, arrays.max_len)
+    if linear is None:
+        linear = LinearWeights(scores[:0], scores[:0], 0.0)  # empty: the log domain
 
     def work(first: int, last: int) -> np.ndarray:
         counts = np.zeros(len(scores) if piece_counts else 0, np.float64)
         lattice.stats_items(
             trie.base, trie.check, trie.value, rtrie.base, rtrie.check, rtrie.value,
-            linear_w, shift, linear, log_w, scores, arrays.max_len, buf, starts, ends,
-            weights, counts, log_z, length, score, first, last,
+            linear.weights, linear.log_weights, linear.shift, scores, alpha, arrays.max_len,
+            buf, starts, ends, weights, counts, log_z, length, score, entropy, first, last,
         )
         return counts
 
     chunk_counts = _in_chunks(ends - starts, threads, work, _SUM_CHUNK_BYTES)
     out = {
         "log_z": log_z,
-        "entropy": log_z - alpha * score,
+        "entropy": entropy,
         "expected_length": length,
         "expected_score": score,
     }
@@ -825,6 +870,41 @@ def _as_array(data: bytes) -> np.ndarray:
     return np.frombuffer(data, np.uint8) if data else np.frombuffer(b"\0", np.uint8)[:0]
 
 
+def _joined_or_empty(chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """``_joined``, and for no chunks (no texts) no ids and the offsets ``[0]``."""
+    chunks = list(chunks)
+    if not chunks:
+        return np.zeros(0, np.int32), np.zeros(1, np.int64)
+    return _joined(chunks)
+
+
+def _check_draws(texts: list, n: Any, as_lists: bool) -> int:
+    """``n`` outputs per text for ``sample_batch`` (``as_lists``) or
+    ``sample_batch_arrays``: an int refused (``ValueError``) beyond this machine's memory
+    or the kernels' int64.
+
+    The kernels allocate an int32 per byte of each text and per draw, an int64 offset
+    and an int32 back-pointer row per draw; lists add a pointer per id and a list per
+    sample.  (Texts are measured only when n > 1: one draw costs what an encode does.)
+    """
+    draws = check_count(n, "n")
+    if draws > 1 and texts:
+        sizes = [len(t) if isinstance(t, bytes) else len(to_bytes(t)) for t in texts]
+        total, longest = sum(sizes), max(sizes)
+        per_id, per_output = (12, 8 + 64) if as_lists else (4, 8)
+        check_memory(
+            draws * (per_id * total + per_output * len(texts) + 4 * (longest + 1)),
+            f"n = {draws} samples of {len(texts)} text(s) ({total} bytes)",
+        )
+    return check_count(draws, "n", 0, INT64_MAX)
+
+
+def _most_paths(n_bytes: int, k: int) -> int:
+    """At most how many of k paths a search returns for a text of n_bytes bytes: a text
+    has at most 2**(n_bytes - 1) segmentations (one for the empty text)."""
+    return k if n_bytes > 64 else min(k, 2 ** max(0, n_bytes - 1))
+
+
 def _split(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
     """One list per text of the items of ``ids`` (any dtype), built with the cyclic
     garbage collector paused: the lists hold only ints, and its passes over millions of
@@ -838,6 +918,26 @@ def _split(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
 _gc_lock = threading.Lock()
 _gc_pausers = 0
 _gc_was_enabled = False
+_gc_forks = 0  # bumped in a forked child: pauses begun before the fork are not its own
+
+
+def _gc_reset_in_child() -> None:
+    """After fork: the threads that paused the collector did not come along and will never
+    end their pauses here, so the child starts unpaused (and with a fresh lock, in case one
+    of them held it at the fork)."""
+    global _gc_lock, _gc_pausers, _gc_forks
+    _gc_lock = threading.Lock()
+    _gc_forks += 1
+    if _gc_pausers:
+        _gc_pausers = 0
+        if _gc_was_enabled:
+            gc.enable()
+
+
+import os  # noqa: E402  (only for this fork hook, so it stays next to it)
+
+if hasattr(os, "register_at_fork"):  # Windows has no fork
+    os.register_at_fork(after_in_child=_gc_reset_in_child)
 
 
 @contextmanager
@@ -849,13 +949,15 @@ def _gc_paused() -> Iterator[None]:
             _gc_was_enabled = gc.isenabled()
             gc.disable()
         _gc_pausers += 1
+        forks = _gc_forks
     try:
         yield
     finally:
         with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
+            if forks == _gc_forks:  # else this pause was begun by the parent, before a fork
+                _gc_pausers -= 1
+                if _gc_pausers == 0 and _gc_was_enabled:
+                    gc.enable()
 
 
 def _solve_decreasing(f: Any, target: float, what: str, hi_limit: float = 1e4) -> float:

@@ -15,7 +15,7 @@ that read positions in order skip even that step, with ``single_byte_piece``).
 
 ``prefix_matches`` is the walk every lattice pass enumerates its edges with.  Viterbi and
 the sampler, the two hottest passes, use fused copies of the backward walk that do their
-one line of per-edge work during it (``best_suffix_match``, ``suffix_mass_terms``; each
+one line of per-edge work during it (``best_suffix_match``, ``suffix_span_terms``; each
 is tested against ``prefix_matches`` followed by the plain loop).  All three take their
 steps with ``child``.  The two fused loops stay two: one walk with a flag choosing the
 per-edge work measured 3-6% slower on both passes (interleaved runs, ja and
@@ -120,15 +120,18 @@ def best_suffix_match(base, check, value, text, start, stop, scores, best, offse
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def suffix_mass_terms(base, check, value, text, start, stop, weights, mass, offset, mask, out_ids, out_terms):
-    """The sampler's step, fused with the backward walk of ``prefix_matches``: for the
-    pieces ending at ``start + 1`` (shortest first) their ids, and the running sums of
-    ``mass[(piece start - offset) & mask] * weights[id]`` into ``out_terms``; returns (how many,
-    the total).  The same as ``prefix_matches`` then a loop (tested against that); the
-    early stop is its caller's, as in ``best_suffix_match``."""
+def suffix_span_terms(base, check, value, text, start, stop, weights, ratio, offset, mask, out_ids, out_terms):
+    """The linear sampler's step, fused with the backward walk of ``prefix_matches``: for
+    the pieces ending at ``start + 1`` (shortest first) their ids, and the running sums of
+    their terms relative to the mass of position ``start``: ``weights[id]`` times the
+    product of ``ratio[(t - offset) & mask]`` over the positions t strictly inside the
+    piece (``lattice.linear_sample_pass``); returns (how many, the total).  The same as
+    ``prefix_matches`` then a loop (tested against that); the early stop is its
+    caller's, as in ``best_suffix_match``."""
     state = 0
     count = 0
     total = 0.0
+    span = 1.0
     for j in range(start, stop, -1):
         t = child(base, check, state, text[j])
         if t < 0:
@@ -136,10 +139,11 @@ def suffix_mass_terms(base, check, value, text, start, stop, weights, mass, offs
         state = t
         v = value[t]
         if v >= 0:
-            total += mass[(j - offset) & mask] * weights[v]
+            total += span * weights[v]
             out_ids[count] = v
             out_terms[count] = total
             count += 1
+        span *= ratio[(j - offset) & mask]  # the next piece also spans position j
     return count, total
 
 
@@ -184,13 +188,28 @@ def _grow(arr, size, fill):
     return out
 
 
+# Placing a node's children scans the free cells in order for a base where they all fit.
+# A first fit that rescans every free cell from the start for every node is quadratic
+# (the reversed trie of 200k numbered pieces, "zq1" ... "zq200000", took 148 s: its
+# digit nodes leave holes that only a single child fits, and every node walked past
+# them).  Two bounds make it linear: a cell that _MAX_FAILS nodes tried in vain is
+# dropped from the scan (it stays empty), and a node tries at most _MAX_TRIES cells,
+# then goes past the last used cell.  Measured on the shipped model and on 1M random
+# pieces, these values pack as tightly as the full scan did (about 0.2% and 5% of
+# cells empty), smaller ones leave more holes (benchmarks/bench_trie_build.py).
+_MAX_FAILS = 255  # the counters are uint8
+_MAX_TRIES = 1024
+
+
 @njit(cache=True)
-def _build(data, offsets, ids):
-    """Double-array from pieces given in lexicographic byte order (see ``build_trie``)."""
+def _linked_trie(data, offsets, ids):
+    """The trie as linked lists, from pieces in lexicographic byte order: per node its
+    first child, next sibling, byte label and piece id (or -1); returns those and the
+    node count.  Node 0 is the root; siblings come in increasing byte order."""
     n_pieces = offsets.shape[0] - 1
     cap = data.shape[0] + 1
-    # 1. A linked-list trie.  In sorted order a node's child with a given byte, if it
-    #    exists, is always the child added last, so insertion needs no search.
+    # In sorted order a node's child with a given byte, if it exists, is always the child
+    # added last, so insertion needs no search.
     # int32 throughout: half the memory traffic of int64 (a trie has < 2**31 cells).
     first_child = np.full(cap, -1, np.int32)
     last_child = np.full(cap, -1, np.int32)
@@ -216,22 +235,47 @@ def _build(data, offsets, ids):
             last_child[node] = child
             node = child
         node_value[node] = ids[p]
+    return first_child, next_sibling, label, node_value, n_nodes
 
-    # 2. Place states breadth first: each node's children go to the first base whose
-    #    cells for all child bytes are free.
-    size = 2 * n_nodes + 512
+
+@njit(cache=True)
+def _children_fit(check, label, next_sibling, first, b):
+    """Are the cells ``b + label`` of all the children from ``first`` on free?"""
+    ch = first
+    while ch != -1:
+        if check[b + label[ch]] != -1:
+            return False
+        ch = next_sibling[ch]
+    return True
+
+
+@njit(cache=True)
+def _build(data, offsets, ids):
+    """Double-array from pieces given in lexicographic byte order (see ``build_trie``)."""
+    first_child, next_sibling, label, node_value, n_nodes = _linked_trie(data, offsets, ids)
+
+    # Place states breadth first: each node's children go to the first free cell (as the
+    # cell of its lowest child byte) where the cells of all its child bytes are free,
+    # within the bounds above, else just past the last used cell ``top``.
+    size = n_nodes + 1024
     base = np.zeros(size, np.int32)
     check = np.full(size, -1, np.int32)
     value = np.full(size, -1, np.int32)
     check[0] = -2  # the root's own cell is taken
+    # The free cells below ``top`` in increasing order, as a linked list (``next_free``,
+    # -1 ends it); every cell past ``top`` is free.  A listed cell that another node's
+    # child takes stays listed until a search passes it and drops it.
+    next_free = np.full(size, -1, np.int32)
+    fails = np.zeros(size, np.uint8)  # per listed cell: how many nodes it did not fit
+    free_head = -1
+    free_tail = -1
+    top = 0
     queue_node = np.empty(n_nodes, np.int32)
     queue_state = np.empty(n_nodes, np.int32)
     queue_node[0] = 0
     queue_state[0] = 0
     head = 0
     tail = 1
-    first_free = 1
-    top = 0
     while head < tail:
         node = queue_node[head]
         state = queue_state[head]
@@ -239,44 +283,45 @@ def _build(data, offsets, ids):
         c0 = first_child[node]
         if c0 == -1:
             continue
-        while check[first_free] != -1:
-            first_free += 1
-        pos = first_free
-        n_children = 0
-        ch = c0
-        while ch != -1:
-            n_children += 1
-            ch = next_sibling[ch]
-        if n_children >= 16:
-            # A wide node rarely fits among the packed cells and searching is slow:
-            # put it past the last used cell, where every cell is free.
-            pos = max(pos, top + 1)
-        while True:
-            b = pos - label[c0]
+        if top + 2 * 256 + 2 > size:  # a base is at most top + 1, its cells below top + 257
+            size = 2 * size
+            base = _grow(base, size, 0)
+            check = _grow(check, size, -1)
+            value = _grow(value, size, -1)
+            next_free = _grow(next_free, size, -1)
+            fails = _grow(fails, size, 0)
+        lowest = label[c0]
+        b = -1
+        prev = -1
+        cell = free_head
+        tries = 0
+        while cell != -1 and tries < _MAX_TRIES:
+            after = next_free[cell]
+            drop = check[cell] != -1  # taken since it was listed
+            if not drop:
+                if cell >= lowest and _children_fit(check, label, next_sibling, c0, cell - lowest):
+                    b = cell - lowest
+                    drop = True
+                else:
+                    tries += 1
+                    fails[cell] += 1
+                    drop = fails[cell] >= _MAX_FAILS
+            if drop:
+                if prev == -1:
+                    free_head = after
+                else:
+                    next_free[prev] = after
+                if cell == free_tail:
+                    free_tail = prev
+            else:
+                prev = cell
             if b >= 0:
-                if b + 256 >= size:
-                    size = 2 * size
-                    base = _grow(base, size, 0)
-                    check = _grow(check, size, -1)
-                    value = _grow(value, size, -1)
-                ok = True
-                ch = c0
-                while ch != -1:
-                    if check[b + label[ch]] != -1:
-                        ok = False
-                        break
-                    ch = next_sibling[ch]
-                if ok:
-                    break
-            pos += 1
-            while pos < size and check[pos] != -1:
-                pos += 1
-            if pos >= size:
-                size = 2 * size
-                base = _grow(base, size, 0)
-                check = _grow(check, size, -1)
-                value = _grow(value, size, -1)
+                break
+            cell = after
+        if b < 0:
+            b = max(0, top + 1 - lowest)
         base[state] = b
+        old_top = top
         ch = c0
         while ch != -1:
             t = b + label[ch]
@@ -288,6 +333,15 @@ def _build(data, offsets, ids):
             queue_state[tail] = t
             tail += 1
             ch = next_sibling[ch]
+        # The cells this node stepped over past the old top are holes for later nodes.
+        for c in range(old_top + 1, top):
+            if check[c] == -1:
+                next_free[c] = -1
+                if free_tail == -1:
+                    free_head = c
+                else:
+                    next_free[free_tail] = c
+                free_tail = c
     check[0] = -1  # no state has the root as a child cell; -1 never equals a state
     final = top + 257
     return base[:final].copy(), check[:final].copy(), value[:final].copy()
@@ -317,23 +371,44 @@ def build_trie_packed(data: np.ndarray, lengths: np.ndarray, ids: np.ndarray, re
     # Each piece as one row of a NUL-padded table (reversed in place with ``reverse``),
     # sorted by NumPy as fixed-width strings: that ties a piece with the same piece plus
     # trailing NULs, and either order of those builds the same trie.
-    row = np.repeat(np.arange(n), lengths)
-    starts = np.cumsum(lengths) - lengths
-    col = np.arange(len(data)) - np.repeat(starts, lengths)
-    if reverse:
-        col = np.repeat(lengths, lengths) - 1 - col
-    table = np.zeros((n, max(1, max_len)), np.uint8)
-    table[row, col] = data
-    order = np.argsort(table.view(f"S{max(1, max_len)}").ravel(), kind="stable")
-    sorted_lengths = lengths[order]
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(sorted_lengths, out=offsets[1:])
-    keep = np.arange(max(1, max_len)) < sorted_lengths[:, None]
-    sorted_data = table[order][keep]
+    width = max(1, max_len)
+    lengths = np.asarray(lengths, np.int64)
+    table = _padded_rows(data, lengths, width, reverse)
+    order = np.argsort(table.view(f"S{width}").ravel(), kind="stable")
+    sorted_data, offsets = _rows_in_order(table, lengths, order)
     base, check, value = _build(sorted_data, offsets, ids[order])
     if _whole_characters(sorted_data, offsets, reverse):
         value[0] = WHOLE_CHARACTERS
     return Trie(base, check, value, max_len)
+
+
+@njit(cache=True)
+def _padded_rows(data, lengths, width, reverse):
+    """The pieces stored back to back in ``data`` as the rows of a NUL-padded table,
+    each reversed with ``reverse``."""
+    table = np.zeros((lengths.shape[0], width), np.uint8)
+    at = 0
+    for i in range(lengths.shape[0]):
+        n = lengths[i]
+        for k in range(n):
+            table[i, n - 1 - k if reverse else k] = data[at + k]
+        at += n
+    return table
+
+
+@njit(cache=True)
+def _rows_in_order(table, lengths, order):
+    """The rows ``order[0], order[1], ...`` of ``_padded_rows``'s table, unpadded and back
+    to back, with the offsets where each starts (and one past the last)."""
+    offsets = np.zeros(order.shape[0] + 1, np.int64)
+    for p in range(order.shape[0]):
+        offsets[p + 1] = offsets[p] + lengths[order[p]]
+    out = np.empty(offsets[-1], np.uint8)
+    for p in range(order.shape[0]):
+        row = order[p]
+        for k in range(lengths[row]):
+            out[offsets[p] + k] = table[row, k]
+    return out, offsets
 
 
 @njit(cache=True, nogil=True)
