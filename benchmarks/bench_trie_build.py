@@ -5,7 +5,7 @@
 Times ``build_trie`` (forward and reversed, the two tries every model builds) on:
 
 * 200k numbered pieces, b"zq1" ... b"zq200000", plus the 256 single bytes: the case that
-  took 148 s before the placement search was bounded (its reversed trie);
+  took 148 s (its reversed trie) before the placement was reworked;
 * 1M random pieces of random bytes, lengths 1..16 (``build_trie_packed``, as the trainer
   calls it);
 * the shipped model's pieces.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -165,11 +166,16 @@ def test_fused_walks_with_the_passes_early_stop_find_what_prefix_matches_finds(p
         assert count == k and list(got_ids[:k]) == list(ids[:k])
 
 
-def test_large_builds_find_exactly_what_a_dictionary_finds():
-    """Builds big enough for the bounded placement to drop cells and give up searches:
-    20k numbered pieces (their digit nodes leave holes only single children fit) and 20k
-    random ones, forward and reversed, against dictionary lookups of every substring;
-    and the layout the walks rely on (padding past every base, free root cell)."""
+@pytest.mark.parametrize("max_fails, max_tries", [(255, 1024), (1, 1), (3, 16)])
+def test_large_builds_find_exactly_what_a_dictionary_finds(monkeypatch, max_fails, max_tries):
+    """20k numbered pieces (their digit nodes leave holes only single children fit) and
+    20k random ones, forward and reversed, against dictionary lookups of every substring;
+    and the layout the walks rely on (padding past every base, free root cell).  Also with
+    the placement bounds lowered, so that cells leave the free list and searches give up."""
+    from viterbisample import trie as trie_module
+
+    monkeypatch.setattr(trie_module, "_MAX_FAILS", max_fails)
+    monkeypatch.setattr(trie_module, "_MAX_TRIES", max_tries)
     rng = np.random.default_rng(7)
     numbered = [bytes([b]) for b in range(256)] + [b"zq%d" % i for i in range(1, 20001)]
     random_pieces = list(dict.fromkeys(rng.bytes(int(n)) for n in rng.integers(2, 9, 20000)))

@@ -99,7 +99,7 @@ def loads(text: str, source: str = "<string>") -> Model:
     if not isinstance(data, dict):
         raise fail(f"the top level must be an object, got {type(data).__name__}")
     if data.get("format") != FORMAT_NAME:
-        raise fail(f"'format' must be {FORMAT_NAME!r}, got {data.get('format')!r}")
+        raise fail(f"'format' must be {FORMAT_NAME!r}, got {_json_text(data.get('format'))}")
     version = data.get("version")
     # type(...) is int: JSON true and 1.0 are == 1 in Python, but not the version.
     if type(version) is not int or version != FORMAT_VERSION:
@@ -122,10 +122,10 @@ def loads(text: str, source: str = "<string>") -> Model:
     pieces, scores = [], []
     for i, entry in enumerate(entries):
         if not isinstance(entry, list) or len(entry) != 2:
-            raise fail(f"piece entry {i} must be a [piece, score] pair, got {entry!r}")
+            raise fail(f"piece entry {i} must be a [piece, score] pair, got {_json_text(entry)}")
         piece, score = entry
         if isinstance(score, bool) or not isinstance(score, (int, float)):
-            raise fail(f"score of piece {i} must be a number, got {score!r}")
+            raise fail(f"score of piece {i} must be a number, got {_json_text(score)}")
         # Compared as given: a JSON integer too large for a float is refused, not converted.
         if not (isinstance(score, int) or math.isfinite(score)) or abs(score) > MAX_ABS_SCORE:
             raise fail(

@@ -189,15 +189,17 @@ def _grow(arr, size, fill):
 
 
 # Placing a node's children scans the free cells in order for a base where they all fit.
-# A first fit that rescans every free cell from the start for every node is quadratic
-# (the reversed trie of 200k numbered pieces, "zq1" ... "zq200000", took 148 s: its
-# digit nodes leave holes that only a single child fits, and every node walked past
-# them).  Two bounds make it linear: a cell that _MAX_FAILS nodes tried in vain is
-# dropped from the scan (it stays empty), and a node tries at most _MAX_TRIES cells,
-# then goes past the last used cell.  Measured on the shipped model and on 1M random
-# pieces, these values pack as tightly as the full scan did (about 0.2% and 5% of
-# cells empty), smaller ones leave more holes (benchmarks/bench_trie_build.py).
-_MAX_FAILS = 255  # the counters are uint8
+# The old build scanned every cell from the first free one for every node, breadth
+# first: quadratic (the reversed trie of 200k numbered pieces, "zq1" ... "zq200000",
+# took 148 s, every digit node walking past the same holes that only a single child
+# fits).  Now the scan follows a list of the free cells, the nodes are placed depth first
+# (the holes a node's children leave are filled by its own descendants, which come
+# next), and two bounds keep even an adversarial build linear: a cell that _MAX_FAILS
+# nodes tried in vain leaves the list (it stays empty), and a node tries at most
+# _MAX_TRIES cells, then goes past the last used cell.  On the shipped model, 200k
+# numbered pieces and 1M random ones, under 0.5% of the cells stay empty and the bounds
+# never act (benchmarks/bench_trie_build.py); the tests lower them to exercise them.
+_MAX_FAILS = 255  # at most 255: the counters are uint8
 _MAX_TRIES = 1024
 
 
@@ -250,13 +252,14 @@ def _children_fit(check, label, next_sibling, first, b):
 
 
 @njit(cache=True)
-def _build(data, offsets, ids):
-    """Double-array from pieces given in lexicographic byte order (see ``build_trie``)."""
+def _build(data, offsets, ids, max_fails, max_tries):
+    """Double-array from pieces given in lexicographic byte order (see ``build_trie``),
+    with the placement bounds ``_MAX_FAILS`` and ``_MAX_TRIES``."""
     first_child, next_sibling, label, node_value, n_nodes = _linked_trie(data, offsets, ids)
 
-    # Place states breadth first: each node's children go to the first free cell (as the
+    # Place states depth first: each node's children go to the first free cell (as the
     # cell of its lowest child byte) where the cells of all its child bytes are free,
-    # within the bounds above, else just past the last used cell ``top``.
+    # within the bounds, else just past the last used cell ``top``.
     size = n_nodes + 1024
     base = np.zeros(size, np.int32)
     check = np.full(size, -1, np.int32)
@@ -270,16 +273,16 @@ def _build(data, offsets, ids):
     free_head = -1
     free_tail = -1
     top = 0
-    queue_node = np.empty(n_nodes, np.int32)
-    queue_state = np.empty(n_nodes, np.int32)
-    queue_node[0] = 0
-    queue_state[0] = 0
-    head = 0
-    tail = 1
-    while head < tail:
-        node = queue_node[head]
-        state = queue_state[head]
-        head += 1
+    # The nodes placed (their state known) whose children are not: a stack.
+    pending_node = np.empty(n_nodes, np.int32)
+    pending_state = np.empty(n_nodes, np.int32)
+    pending_node[0] = 0
+    pending_state[0] = 0
+    n_pending = 1
+    while n_pending > 0:
+        n_pending -= 1
+        node = pending_node[n_pending]
+        state = pending_state[n_pending]
         c0 = first_child[node]
         if c0 == -1:
             continue
@@ -295,7 +298,7 @@ def _build(data, offsets, ids):
         prev = -1
         cell = free_head
         tries = 0
-        while cell != -1 and tries < _MAX_TRIES:
+        while cell != -1 and tries < max_tries:
             after = next_free[cell]
             drop = check[cell] != -1  # taken since it was listed
             if not drop:
@@ -305,7 +308,7 @@ def _build(data, offsets, ids):
                 else:
                     tries += 1
                     fails[cell] += 1
-                    drop = fails[cell] >= _MAX_FAILS
+                    drop = fails[cell] >= max_fails
             if drop:
                 if prev == -1:
                     free_head = after
@@ -329,9 +332,9 @@ def _build(data, offsets, ids):
             value[t] = node_value[ch]
             if t > top:
                 top = t
-            queue_node[tail] = ch
-            queue_state[tail] = t
-            tail += 1
+            pending_node[n_pending] = ch
+            pending_state[n_pending] = t
+            n_pending += 1
             ch = next_sibling[ch]
         # The cells this node stepped over past the old top are holes for later nodes.
         for c in range(old_top + 1, top):
@@ -376,7 +379,7 @@ def build_trie_packed(data: np.ndarray, lengths: np.ndarray, ids: np.ndarray, re
     table = _padded_rows(data, lengths, width, reverse)
     order = np.argsort(table.view(f"S{width}").ravel(), kind="stable")
     sorted_data, offsets = _rows_in_order(table, lengths, order)
-    base, check, value = _build(sorted_data, offsets, ids[order])
+    base, check, value = _build(sorted_data, offsets, ids[order], _MAX_FAILS, _MAX_TRIES)
     if _whole_characters(sorted_data, offsets, reverse):
         value[0] = WHOLE_CHARACTERS
     return Trie(base, check, value, max_len)
