@@ -208,8 +208,8 @@ def test_ring_of_recent_positions_gives_what_whole_arrays_give(request, name, al
         states = np.array([stream_key(np.uint64(3), np.uint64(0), np.uint64(0), np.uint64(d))
                            for d in range(2)], np.uint64)
         if len(weights):
-            log_z = lattice.linear_sample_pass(trie.base, trie.check, trie.value, weights, buf, 0, n, mass, mask,
-                                               2, states, bp, np.empty(max_len), mids)
+            log_z = lattice.linear_sample_pass(trie.base, trie.check, trie.value, weights, max_len, buf, 0, n, mass,
+                                               mask, 2, states, bp, np.empty(max_len), mids)
         else:
             rel = np.empty(size)
             lattice.tempered_pass(trie.base, trie.check, trie.value, m.scores, alpha, buf, 0, n, mass, rel, mask,

@@ -19,8 +19,8 @@ position j is settled in one place:
   choices back from n yields a path w with probability
   prod Z[i_t] exp(alpha s_t) / Z[j_t] = exp(alpha S(w)) / Z[n] = q_alpha(w): the ratios
   telescope.  One pass serves any number of samples.
-* ``linear_sample_pass``: the same sampler with no exp or log per edge, in a linear
-  domain of per-position ratios Z[j-1] / Z[j]; used only where
+* ``linear_sample_pass``: the same sampler with no exp or log per edge, in a rescaled
+  linear domain; used only where
   ``logmath.linear_domain_weights`` proves that no value can overflow or underflow to a
   wrong choice (small and moderate alpha: the common case).
 * ``backtrack``: follows back-pointers from n to 0 and writes the ids in text order.
@@ -59,6 +59,8 @@ import numpy as np
 from numba import njit
 
 from .logmath import (
+    RESCALE_HIGH,
+    RESCALE_LOW,
     gumbel,
     log_of_product,
     multiply_folded,
@@ -69,7 +71,7 @@ from .logmath import (
 )
 from .rng import next_uniform, stream_key
 from .text import character_end_step
-from .trie import WHOLE_CHARACTERS, best_suffix_match, prefix_matches, single_byte_piece, suffix_span_terms
+from .trie import WHOLE_CHARACTERS, best_suffix_match, prefix_matches, single_byte_piece, suffix_mass_terms
 
 # ``encode_items`` runs Viterbi when given this alpha (an alpha is >= 0).
 VITERBI = -1.0
@@ -116,27 +118,27 @@ def ring_size(max_len):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def linear_sample_pass(base, check, value, weights, text, lo, hi, ratio, mask, draws, states, bp, terms, mids):
+def linear_sample_pass(base, check, value, weights, max_len, text, lo, hi, mass, mask, draws, states, bp, terms, mids):
     """``draws`` exact samples of q_alpha over ``text[lo:hi]`` in the linear domain;
     returns log Z' (log Z without the per-byte shift: the caller adds ``shift * n``), or
     NaN if a total is not a positive finite number (then nothing is sampled: the caller
     runs ``tempered_pass`` instead).
 
     Only for the weights of ``logmath.linear_domain_weights``, whose docstring proves the
-    invariant this pass relies on: no mass is stored, only the ratio
-    r[j] = Z[j-1] / Z[j] of each position (``ratio[j & mask]``, a ring as in
-    ``viterbi_pass``), and each edge into j is weighed relative to Z[j-1] by the product
-    of the ratios it spans (``trie.suffix_span_terms``), so no value drifts with the
-    text's length and every total lies in [b, L b^-L].  Once position j's terms are
-    summed, each of the ``draws`` samplers chooses its last edge into j with probability
-    term / total using one uniform (ALGORITHMS.md section 4): the ratios telescope, so a
-    path comes out with probability q_alpha.  ``states[d]``: sampler d's stream (rng.py,
-    advanced in place); ``bp[d, j]``: its choice; ``terms``: ``max_len`` scratch.
+    invariant this pass relies on: the masses Z'[j] (``mass[j & mask]``, a ring as in
+    ``viterbi_pass``) share one scale, and when the newest leaves [RESCALE_LOW,
+    RESCALE_HIGH] the ``max_len`` positions that later edges can still read are divided
+    by it; then no mass an edge reads overflows, and what underflows is negligible
+    against the total it joins.  Once position j's terms are summed
+    (``trie.suffix_mass_terms``), each of the ``draws`` samplers chooses its last edge
+    into j with probability term / total using one uniform (ALGORITHMS.md section 4):
+    the ratios telescope, so a path comes out with probability q_alpha.  ``states[d]``:
+    sampler d's stream (rng.py, advanced in place); ``bp[d, j]``: its choice; ``terms``:
+    ``max_len`` scratch.
     """
     n = hi - lo
-    ratio[0] = 1.0
-    log_z = 0.0
-    run = 1.0
+    mass[0] = 1.0
+    log_scale = 0.0
     first_state = states[0]  # kept in a register
     whole = value[0] == WHOLE_CHARACTERS
     pending = -1
@@ -146,29 +148,33 @@ def linear_sample_pass(base, check, value, weights, text, lo, hi, ratio, mask, d
         if whole:
             char_ends, pending = character_end_step(text[lo + q], pending)
         if char_ends:
-            k, total = suffix_span_terms(base, check, value, text, lo + q, lo - 1, weights, ratio, lo, mask, mids, terms)
+            k, total = suffix_mass_terms(base, check, value, text, lo + q, lo - 1, weights, mass, lo, mask, mids, terms)
         else:  # inside a character: only the one-byte piece ends here
             v = single_byte_piece(base, check, value, text[lo + q])
             k = 1 if v >= 0 else 0
             mids[0] = v
-            total = weights[v] if v >= 0 else 0.0
+            total = mass[q & mask] * weights[v] if v >= 0 else 0.0
             terms[0] = total
-        if not 0.0 < total < np.inf:  # also NaN: outside the proven domain
-            return np.nan
-        ratio[p & mask] = 1.0 / total
-        log_z, run = multiply_folded(log_z, run, total)
+        mass[p & mask] = total
         if k == 1:  # one edge: every sampler takes it, no draw needed
             for d in range(draws):
                 bp[d, p] = mids[0]
-        else:
+        elif k > 1:  # (no edge: the total is 0, refused below)
             first_state, u = next_uniform(first_state)
             bp[0, p] = _choose(mids, terms, k, u * total)
             for d in range(1, draws):
                 state, u = next_uniform(states[d])
                 states[d] = state
                 bp[d, p] = _choose(mids, terms, k, u * total)
+        if not RESCALE_LOW <= total <= RESCALE_HIGH:
+            if not 0.0 < total < np.inf:  # also NaN: outside the proven domain
+                return np.nan
+            inv = 1.0 / total
+            for t in range(max(0, p - max_len + 1), p + 1):
+                mass[t & mask] *= inv
+            log_scale = log_of_product(log_scale, total)
     states[0] = first_state
-    return log_of_product(log_z, run)
+    return log_of_product(log_scale, mass[n & mask])
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -319,7 +325,8 @@ def encode_items(
             done = False
             if linear:
                 log_z = linear_sample_pass(
-                    rbase, rcheck, rvalue, weights, buf, lo, hi, values, ring - 1, draws, states, bp, terms, mids,
+                    rbase, rcheck, rvalue, weights, max_len, buf, lo, hi, values, ring - 1, draws, states, bp,
+                    terms, mids,
                 )
                 done = log_z == log_z
                 if not done:  # start the same streams again

@@ -18,9 +18,11 @@ import numpy as np
 from numba import njit
 
 # The linear-domain passes (``lattice.linear_sample_pass``, ``normalized_forward_backward``)
-# are used only where this bound proves them exact; see ``linear_domain_weights``.
-LINEAR_WEIGHT_RANGE = 300.0  # every per-byte-shifted weight is at least e^-300
-LINEAR_SPAN_RANGE = 700.0  # max_len * log(1 / smallest byte weight) + log(max_len) at most this
+# are used only where ``linear_domain_weights`` proves them exact.  The sampler's masses
+# share one scale, renewed when the newest leaves [RESCALE_LOW, RESCALE_HIGH].
+RESCALE_LOW = 1e-50
+RESCALE_HIGH = 1e50
+LINEAR_SPAN_RANGE = 580.0  # max_len * log(1 / smallest byte weight) + log(max_len) at most this
 
 
 @njit(cache=True, nogil=True)
@@ -205,7 +207,7 @@ def multiply_folded(log_part, run, factor):
 class LinearWeights(NamedTuple):
     """Per-piece weights of q_alpha for the linear-domain passes (``linear_domain_weights``)."""
 
-    weights: np.ndarray  # exp(alpha s(id) - shift len(id)), in [e^-300, 1]; 0 for specials
+    weights: np.ndarray  # exp(alpha s(id) - shift len(id)), in [0, 1]; 0 for specials
     log_weights: np.ndarray  # their logarithms (entropy without a log per edge)
     shift: float  # per byte: log Z = log Z' + shift * n
 
@@ -219,22 +221,27 @@ def linear_domain_weights(
     Every path to byte position j covers j bytes, so multiplying each piece's weight by
     exp(-c len) scales every mass Z[j] by exp(-c j) and leaves q_alpha and every
     sampling probability unchanged.  With c = alpha times the best score per byte, each
-    weight w is at most 1.  The linear passes store, per position, the ratio
-    r[t] = Z[t-1] / Z[t] (never a mass), and an edge (i, j, id) contributes
-    w(id) r[i+1] ... r[j-1] relative to Z[j-1].  Let b be the smallest weight of a single
-    byte and L the longest piece.  Then:
+    weight w is at most 1.  Let b be the smallest weight of a single byte, L the longest
+    piece and D = L log(1/b).  Every byte is a piece, so for i < j <= i + L:
 
-    * r[t] <= 1 / b, since the one-byte edge alone gives Z[t] >= b Z[t-1]; so a product of
-      at most L ratios is at most b^-L and a position's total (at most L terms, each w <= 1
-      times such a product) at most L b^-L: finite when L log(1/b) + log L <= 700;
-    * the total is at least b (the one-byte edge, whose product is empty) and every
-      weight at least e^-300, so a term that underflows is below e^-400 of its total:
-      dropping it changes no probability by more than rounding does.
+    * Z'[j] >= Z'[i] b^(j-i) (the path of single bytes): a mass that later edges can
+      still read is at most b^-L times the newest one, e^D;
+    * the sampler (``lattice.linear_sample_pass``) keeps the newest mass in
+      [RESCALE_LOW, RESCALE_HIGH] = [e^-115, e^115] by dividing the last L masses by it
+      when it leaves, so every stored mass is at most e^(115 + D) and a total (at most L
+      terms, each a mass times w <= 1) at most L e^(115 + D): finite while
+      D + log L <= 580 (a margin of 14 nats below the largest double);
+    * a total is at least b times the previous mass, so at least e^-115 b > 0, and a
+      term that underflows, or whose weight underflows, is below e^-708 while the
+      one-byte term beside it is at least e^-115 b: dropping it changes no probability
+      by more than rounding does.
 
-    Hence no stored value is inf, NaN or 0, a total is a positive normal number, and a
-    choice u * total (u < 1) always falls among the edges.  Both conditions hold for
-    small alpha; at large alpha, with long pieces or widely spread scores they fail and
-    the log domain takes over (``lattice.tempered_pass``).
+    So no mass or total is inf, NaN or 0, and a choice u * total (u < 1) falls among the
+    edges.  The normalised forward-backward (``normalized_forward_backward``) stores the
+    ratios Z[j-1] / Z[j] <= 1/b, whose products over at most L positions are at most
+    e^D: the same bound serves it.  Both conditions hold at small alpha; at large alpha,
+    with long pieces or widely spread scores they fail and the log domain takes over
+    (``lattice.tempered_pass``).
     """
     if not 0.0 <= alpha < math.inf:
         return None
@@ -245,13 +252,13 @@ def linear_domain_weights(
         return None
     rate = float(np.max(s / n))
     gap = np.maximum(rate * n - s, 0.0)  # log of the weight's shortfall from 1, alpha = 1
-    widest = alpha * float(gap.max()) if gap.max() > 0.0 else 0.0
     byte_gap = alpha * float(gap[single].max()) if gap[single].max() > 0.0 else 0.0
     span = max(1, max_len)
-    if not (widest <= LINEAR_WEIGHT_RANGE and span * byte_gap + math.log(span) <= LINEAR_SPAN_RANGE):
+    if not span * byte_gap + math.log(span) <= LINEAR_SPAN_RANGE:
         return None
     log_weights = np.zeros(scores.shape[0], np.float64)
-    log_weights[num_special:] = -alpha * gap
+    # Finite even where alpha * gap overflows: such a piece has weight 0, and 0 * -1e300 = 0.
+    log_weights[num_special:] = np.maximum(-alpha * gap, -1e300)
     weights = np.exp(log_weights)
     weights[:num_special] = 0.0
     return LinearWeights(weights, log_weights, alpha * rate)

@@ -15,7 +15,7 @@ that read positions in order skip even that step, with ``single_byte_piece``).
 
 ``prefix_matches`` is the walk every lattice pass enumerates its edges with.  Viterbi and
 the sampler, the two hottest passes, use fused copies of the backward walk that do their
-one line of per-edge work during it (``best_suffix_match``, ``suffix_span_terms``; each
+one line of per-edge work during it (``best_suffix_match``, ``suffix_mass_terms``; each
 is tested against ``prefix_matches`` followed by the plain loop).  All three take their
 steps with ``child``.  The two fused loops stay two: one walk with a flag choosing the
 per-edge work measured 3-6% slower on both passes (interleaved runs, ja and
@@ -120,18 +120,15 @@ def best_suffix_match(base, check, value, text, start, stop, scores, best, offse
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def suffix_span_terms(base, check, value, text, start, stop, weights, ratio, offset, mask, out_ids, out_terms):
+def suffix_mass_terms(base, check, value, text, start, stop, weights, mass, offset, mask, out_ids, out_terms):
     """The linear sampler's step, fused with the backward walk of ``prefix_matches``: for
     the pieces ending at ``start + 1`` (shortest first) their ids, and the running sums of
-    their terms relative to the mass of position ``start``: ``weights[id]`` times the
-    product of ``ratio[(t - offset) & mask]`` over the positions t strictly inside the
-    piece (``lattice.linear_sample_pass``); returns (how many, the total).  The same as
-    ``prefix_matches`` then a loop (tested against that); the early stop is its
-    caller's, as in ``best_suffix_match``."""
+    ``mass[(piece start - offset) & mask] * weights[id]`` into ``out_terms``; returns (how
+    many, the total).  The same as ``prefix_matches`` then a loop (tested against that);
+    the early stop is its caller's, as in ``best_suffix_match``."""
     state = 0
     count = 0
     total = 0.0
-    span = 1.0
     for j in range(start, stop, -1):
         t = child(base, check, state, text[j])
         if t < 0:
@@ -139,11 +136,10 @@ def suffix_span_terms(base, check, value, text, start, stop, weights, ratio, off
         state = t
         v = value[t]
         if v >= 0:
-            total += span * weights[v]
+            total += mass[(j - offset) & mask] * weights[v]
             out_ids[count] = v
             out_terms[count] = total
             count += 1
-        span *= ratio[(j - offset) & mask]  # the next piece also spans position j
     return count, total
 
 
