@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,33 +35,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_encode as harness  # noqa: E402  (machine info)
 from viterbisample import Tokenizer, model_io  # noqa: E402
 from viterbisample.model import Model  # noqa: E402
 from viterbisample.trie import Trie, build_trie, build_trie_packed, prefix_matches  # noqa: E402
-
-
-def machine_info() -> dict:
-    import numba
-
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or platform.machine()
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        git = head + ("+modified" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        git = None
-    return {
-        "cpu": cpu, "logical_cpus": os.cpu_count(), "os": platform.platform(),
-        "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-        "viterbisample_git": git, "load_average_at_start": list(os.getloadavg()),
-    }
 
 
 def timed(fn, rounds: int) -> tuple[list[float], object]:
@@ -128,7 +104,7 @@ def main() -> None:
     ap.add_argument("--random-pieces", type=int, default=1_000_000)
     ap.add_argument("--max-random-len", type=int, default=16)
     args = ap.parse_args()
-    meta = machine_info()
+    meta = harness.machine_info()
     rows = []
 
     t = time.perf_counter()

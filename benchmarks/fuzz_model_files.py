@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import struct
@@ -359,31 +358,12 @@ def summarize(name: str, rows: list[dict], seconds: float) -> dict:
     }
 
 
-def machine_info() -> dict:
-    import numba
-    import numpy
-
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or platform.machine()
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        git = head + ("+modified" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        git = None
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "os": platform.platform(),
-            "python": platform.python_version(), "numpy": numpy.__version__, "numba": numba.__version__,
-            "viterbisample_git": git}
-
-
 def write_results(summaries: list[dict], args: argparse.Namespace) -> None:
     RESULTS.mkdir(exist_ok=True)
-    meta = {**machine_info(), "seed": args.seed, "alphas": list(ALPHAS), "batch": args.batch, "jobs": args.jobs}
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_encode as harness  # machine info, as every benchmark records it
+
+    meta = {**harness.machine_info(), "seed": args.seed, "alphas": list(ALPHAS), "batch": args.batch, "jobs": args.jobs}
     (RESULTS / "fuzz_model_files.json").write_text(json.dumps({"meta": meta, "sources": summaries}, indent=1))
     lines = [
         "# Model-file fuzzing (`benchmarks/fuzz_model_files.py`)", "",

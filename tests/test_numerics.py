@@ -23,7 +23,6 @@ from reference import (
     exact_distribution,
     log_partition_dp,
     path_score,
-    segmentations,
     total_variation,
     tv_bound,
 )
