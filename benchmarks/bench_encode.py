@@ -181,7 +181,7 @@ def hf_tokenizers(model_path: Path, alpha: float):
         from tokenizers import models
     except ImportError:
         return None
-    from viterbisample.spm_import import UNKNOWN, read_sentencepiece
+    from viterbisample.io.sentencepiece import UNKNOWN, read_sentencepiece
 
     info = read_sentencepiece(model_path)
     vocab = [(p.piece.decode("utf-8"), p.score) for p in info.pieces]
@@ -227,7 +227,7 @@ _COLD_START = r"""
 import json, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
-from viterbisample.spm_import import load_sentencepiece
+from viterbisample.io.sentencepiece import load_sentencepiece
 t1 = time.perf_counter()
 tok = load_sentencepiece(sys.argv[2])
 t2 = time.perf_counter()
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from viterbisample.spm_import import import_sentencepiece
+    from viterbisample.io.sentencepiece import import_sentencepiece
 
     try:
         import sentencepiece as spm

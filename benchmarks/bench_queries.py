@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import bench_encode as harness  # noqa: E402  (machine info, corpus and model cache)
-from viterbisample.spm_import import load_sentencepiece, sentencepiece_input  # noqa: E402
+from viterbisample.io.sentencepiece import load_sentencepiece, sentencepiece_input  # noqa: E402
 
 
 def rounds(tasks: dict, n_rounds: int) -> dict[str, list[float]]:

@@ -120,7 +120,7 @@ def vs_trainer(spec: dict):
     from viterbisample import train  # Numba loads the kernels at their first call, in fit()
 
     def fit():
-        return train([Path(spec["train_file"])], spec["vocab_size"], threads=spec["threads"],
+        return train([Path(spec["train_file"])], spec["vocab_size"], num_threads=spec["threads"],
                      **spec["vs_options"])
 
     def measure(tok, lines):
@@ -502,7 +502,7 @@ def markdown(r: dict) -> str:
         "resident memory of the training process (imports included), 10^6 bytes. "
         "\"(N ids)\": the vocabulary reached, where it differs from the size asked.",
         "",
-        f"Trainers: vs = viterbisample `train(..., threads={st['threads']})`"
+        f"Trainers: vs = viterbisample `train(..., num_threads={st['threads']})`"
         + (f" with {st['viterbisample_options']}" if st["viterbisample_options"] else ", defaults")
         + f"; sp = SentencePiece unigram, defaults, num_threads={st['threads']}; "
         "hf = Hugging Face tokenizers UnigramTrainer, the set-up of its SentencePieceUnigramTokenizer "

@@ -32,7 +32,7 @@ from bench_train import peak_rss_mb
 from viterbisample import train
 base = peak_rss_mb()
 t0 = time.perf_counter()
-tok = train([Path({path!r})], {size}, threads=2, progress=False)
+tok = train([Path({path!r})], {size}, num_threads=2, progress=False)
 seconds = time.perf_counter() - t0
 print(json.dumps({{"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_after_imports_mb": base,
                    "vocab_size": tok.vocab_size}}))

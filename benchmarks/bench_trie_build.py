@@ -11,7 +11,7 @@ Times ``build_trie`` (forward and reversed, the two tries every model builds) on
 * the shipped model's pieces.
 
 and the load of model files: the shipped model, and the 200k-numbered model saved to a
-temporary file, each read with ``model_io.load`` and its two tries built (what the first
+temporary file, each read with ``model_file.load`` and its two tries built (what the first
 encode of a freshly loaded model pays).  Reports the best and the median of ``--rounds``
 runs after a warm-up (Numba compilation is timed apart), the trie size in cells per
 state (1.0 is perfect packing), and checks every build by walking a sample of its pieces.
@@ -38,7 +38,8 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_encode as harness  # noqa: E402  (machine info)
-from viterbisample import Tokenizer, model_io  # noqa: E402
+from viterbisample import Tokenizer  # noqa: E402
+from viterbisample.io import model_file  # noqa: E402
 from viterbisample.model import Model  # noqa: E402
 from viterbisample.trie import Trie, build_trie, build_trie_packed, prefix_matches  # noqa: E402
 
@@ -134,7 +135,7 @@ def main() -> None:
     del trie, pieces, packed
 
     def load_and_build(path: Path) -> Model:
-        model = model_io.load(path)
+        model = model_file.load(path)
         model.kernel_arrays  # both tries: what the first encode builds
         return model
 
@@ -145,7 +146,7 @@ def main() -> None:
     scores = np.linspace(-5.0, -20.0, len(numbered))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "numbered.json"
-        model_io.save(Model(numbered, scores), path)
+        model_file.save(Model(numbered, scores), path)
         times, _ = timed(lambda: load_and_build(path), args.rounds)
         rows.append(row(f"load {args.numbered // 1000}k-numbered model file + both tries", times,
                         pieces=len(numbered), file_bytes=path.stat().st_size))

@@ -235,7 +235,7 @@ class Source:
 # -- the child: load and sample a batch of mutations ----------------------------------------
 def check_one(source: Source, i: int, folder: Path) -> dict:
     from viterbisample import Tokenizer
-    from viterbisample.spm_import import load_sentencepiece
+    from viterbisample.io.sentencepiece import load_sentencepiece
 
     if os.environ.get("FUZZ_ABORT_AT") == f"{source.name}/{i}":
         os.abort()  # --abort-at: a crash on purpose, to check that it is found and pinned

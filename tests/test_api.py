@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from viterbisample import Model, Tokenizer
-from viterbisample.model_io import dumps, load, loads
+from viterbisample.io.model_file import dumps, load, loads
 
 BYTES = [bytes([b]) for b in range(256)]
 
@@ -63,8 +63,8 @@ def test_special_tokens_decode_to_nothing(small_tok):
 def test_vocabulary_lookups(small_tok):
     assert small_tok.vocab_size == 3 + 256 + 8  # specials, bytes, multi-byte pieces
     i = small_tok.piece_to_id(b" the")
-    assert small_tok.piece_to_id(" the") == i
-    assert small_tok.id_to_bytes(i) == b" the" and small_tok.id_to_piece(i) == " the"
+    assert small_tok.piece_to_id(" the") == small_tok.piece_to_id("\u2581the") == i
+    assert small_tok.id_to_bytes(i) == b" the" and small_tok.id_to_piece(i) == "\u2581the"
     assert small_tok.id_to_piece(small_tok.piece_to_id(b"\xff\xfe")) == "<0xFF><0xFE>"
     assert small_tok.score(i) == float(small_tok.model.piece_scores[i - 3])
     assert small_tok.score(0) == 0.0
@@ -210,7 +210,7 @@ def test_truncated_model_files_raise_value_error(small_tok, tmp_path):
 
 
 @pytest.mark.parametrize("change,match", [
-    (lambda d: d.update(version=2), "declares format version 2 but this release reads version 1"),
+    (lambda d: d.update(version=3), "declares format version 3 but this release reads versions 1 and 2"),
     (lambda d: d.update(format="other"), "'format' must be"),
     (lambda d: d["pieces"].__setitem__(260, ["x"]), "piece entry 260 must be a \\[piece, score\\] pair"),
     (lambda d: d["pieces"].__setitem__(260, [{"hex": "zz"}, 1.0]), "invalid hex"),
@@ -243,12 +243,12 @@ def test_save_is_atomic(small_tok, tmp_path, monkeypatch):
     path = tmp_path / "m.json"
     small_tok.save(path)
     before = path.read_bytes()
-    from viterbisample import model_io
+    from viterbisample.io import model_file
 
     def broken(model):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(model_io, "dumps", broken)
+    monkeypatch.setattr(model_file, "dumps", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         small_tok.save(path)
     assert path.read_bytes() == before
@@ -267,3 +267,64 @@ def test_import_pulls_in_no_optional_dependency(run_python):
     r = run_python("-c", code)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == b"[]"
+
+
+# -- one convention across the API ----------------------------------------------------------
+
+
+def test_encode_with_epoch_and_index_is_the_batch_sample(default_tok):
+    """A data loader's ``__getitem__`` gets, text by text, what one batch call gives."""
+    texts = ["first sentence", "a second, longer sentence", "三つ目"]
+    for epoch in (0, 3):
+        batch = default_tok.encode_batch(texts, alpha=0.3, seed=9, epoch=epoch, first_index=100)
+        single = [default_tok.encode(t, alpha=0.3, seed=9, epoch=epoch, index=100 + k) for k, t in enumerate(texts)]
+        assert single == batch
+    by_epoch = {tuple(default_tok.encode(texts[1], 0.3, 9, epoch=e)) for e in range(6)}
+    assert len(by_epoch) > 1  # a fresh sample per epoch
+
+
+def test_seed_none_draws_a_fresh_seed_in_batches_too(default_tok):
+    text = "Subword regularization samples a new segmentation every epoch"
+    draws = {tuple(default_tok.encode_batch([text], alpha=0.1)[0]) for _ in range(8)}
+    assert len(draws) > 1  # 8 draws of a text with thousands of likely paths
+    assert len({tuple(default_tok.encode_batch([text], alpha=0.1, seed=5)[0]) for _ in range(3)}) == 1
+
+
+def test_sample_returns_id_lists_with_or_without_replacement(default_tok):
+    text = "distinct segmentations"
+    with_replacement = default_tok.sample(text, 0.2, 4, seed=1)
+    without = default_tok.sample(text, 0.2, 4, seed=1, replace=False)
+    for rows in (with_replacement, without):
+        assert len(rows) == 4 and all(isinstance(r, list) and all(isinstance(i, int) for i in r) for r in rows)
+        assert all(default_tok.decode(r) == text for r in rows)
+    assert len({tuple(r) for r in without}) == 4
+    assert without == [ids for ids, _, _ in default_tok.sample_distinct(text, 0.2, 4, seed=1)]
+
+
+def test_vocabulary_views(small_tok):
+    vocab = small_tok.get_vocab()
+    assert len(small_tok) == small_tok.vocab_size == len(vocab)
+    assert sorted(vocab.values()) == list(range(len(small_tok)))
+    for piece, i in vocab.items():
+        assert small_tok.id_to_piece(i) == piece
+    texts = ["abc", "", "日本"]
+    assert small_tok.decode_batch([small_tok.encode(t) for t in texts]) == texts
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=12) | st.text(max_size=6).map(lambda t: t.encode("utf-8", "surrogatepass")))
+def test_piece_display_reads_back_exactly(piece):
+    """One display in Python and in the CLI: no space, tab or newline in it, and
+    ``piece_from_display`` gives the exact bytes back (literal ``▁`` and ``<0xNN>`` too)."""
+    from viterbisample.pieces import piece_display, piece_from_display
+
+    for p in (piece, b"<0x41>" + piece, "\u2581".encode() + piece + b" \t\n"):
+        shown = piece_display(p)
+        assert not any(c in shown for c in " \t\n\r")
+        assert piece_from_display(shown) == p
+
+
+def test_every_piece_of_the_shipped_model_has_its_own_display(default_tok):
+    vocab = default_tok.get_vocab()
+    assert len(vocab) == default_tok.vocab_size
+    assert all(default_tok.piece_to_id(shown) == i for shown, i in vocab.items())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,7 +41,7 @@ def test_one_output_line_per_input_line(infile, capsysbinary, default_tok, fmt):
     if fmt == "ids":
         assert [[int(i) for i in x.split()] for x in out[:-1]] == default_tok.encode_batch(LINES)
     if fmt == "pieces":
-        assert out[0].decode().split(" ") == [p.replace(" ", "\u2581") for p in default_tok.tokenize(LINES[0])]
+        assert out[0].decode().split(" ") == default_tok.tokenize(LINES[0])  # one display everywhere
         assert b"\t" not in out[3] and b"\r" not in out[3]
 
 
@@ -118,3 +120,33 @@ def test_errors_are_one_line_without_traceback(infile, tmp_path, run_python, arg
     assert r.stderr.startswith(b"vsample: error:") and message in r.stderr
     assert r.stderr.count(b"\n") == 1 and b"Traceback" not in r.stderr
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_the_first_run_says_it_compiles_on_a_terminal(tmp_path):
+    """With an empty kernel cache and stderr a terminal, one line says what the wait is;
+    the next run, cached, says nothing.  (Stdout is a pipe: only stderr is a terminal.)"""
+    import os
+    import pty
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(root))
+    said = []
+    for _ in range(2):
+        leader, follower = pty.openpty()
+        done = subprocess.run([sys.executable, "-m", "viterbisample.cli", "encode"], input=b"hello\n",
+                              stdout=subprocess.PIPE, stderr=follower, env=env, timeout=600)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(leader)
+        assert done.returncode == 0 and done.stdout.strip()
+        said.append(b"".join(chunks).decode())
+    assert said[0].count("vsample: compiling kernels, first run only") == 1
+    assert "compiling" not in said[1]

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from viterbisample import tokenizer
-from viterbisample.atomic import TEMP_MARK, atomic_write
+from viterbisample import engine
+from viterbisample.io.atomic import TEMP_MARK, atomic_write
 from viterbisample.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,11 +276,11 @@ def test_a_fork_during_another_threads_pause_leaves_the_child_collecting(held):
 
     def hold() -> None:
         if held == "pause":  # a batch call in progress
-            with tokenizer._gc_paused():
+            with engine.gc_paused():
                 entered.set()
                 release.wait(30)
         else:  # caught inside the pause's bookkeeping
-            with tokenizer._gc_lock:
+            with engine._gc_lock:
                 entered.set()
                 release.wait(30)
 
@@ -294,7 +294,7 @@ def test_a_fork_during_another_threads_pause_leaves_the_child_collecting(held):
             code = 3
             try:
                 code = 0 if gc.isenabled() else 1
-                with tokenizer._gc_paused():  # its own pauses still work (and do not hang)
+                with engine.gc_paused():  # its own pauses still work (and do not hang)
                     code = code or (2 if gc.isenabled() else 0)
                 code = code or (0 if gc.isenabled() else 1)
             finally:

@@ -1,7 +1,7 @@
 """Damaged and hostile model files: every one is refused with a ``ValueError`` that names
 the file and the problem (never another exception type, never a crash).
 
-Covers the JSON model file (``model_io``), the score range every way of building a model
+Covers the JSON model file (``io.model_file``), the score range every way of building a model
 enforces (``Model``), and the SentencePiece importer on malformed protobuf (hand-built
 here, so these tests need no data files).
 """
@@ -18,8 +18,8 @@ import pytest
 
 from viterbisample import Tokenizer
 from viterbisample.model import MAX_ABS_SCORE, Model
-from viterbisample.model_io import dumps, load, loads
-from viterbisample.spm_import import BYTE, CONTROL, NORMAL, UNKNOWN, convert, parse_model_proto
+from viterbisample.io.model_file import dumps, load, loads
+from viterbisample.io.sentencepiece import BYTE, CONTROL, NORMAL, UNKNOWN, convert, parse_model_proto
 
 BYTES = [bytes([b]) for b in range(256)]
 EXTRA = [b"ab", "é".encode(), b"\xff\xfe", b"the "]
@@ -88,12 +88,36 @@ def test_json_integer_scores_in_range_load():
 
 # -- the header ---------------------------------------------------------------------------
 @pytest.mark.parametrize("version, shown", [
-    (True, "true"), (1.0, "1.0"), ("1", '"1"'), (None, "null"), (2, "2"), (0, "0"),
+    (True, "true"), (1.0, "1.0"), (2.0, "2.0"), ("1", '"1"'), (None, "null"), (3, "3"), (0, "0"),
 ])
-def test_version_must_be_exactly_the_integer_1(version, shown):
+def test_version_must_be_exactly_the_integer_1_or_2(version, shown):
     data = file_data()
     data["version"] = version
-    refused(json.dumps(data), f"declares format version {shown} but this release reads version 1")
+    refused(json.dumps(data), f"declares format version {shown} but this release reads versions 1 and 2")
+
+
+def test_version_2_records_the_normalizer_and_version_1_loads_as_identity():
+    data = file_data()
+    assert data["version"] == 2 and data["normalizer"] == {"kind": "identity"}
+    assert loads(json.dumps(data)).normalizer.is_identity
+    old = dict(data, version=1)
+    del old["normalizer"]
+    assert loads(json.dumps(old)).normalizer.is_identity
+    missing = dict(data)
+    del missing["normalizer"]
+    refused(json.dumps(missing), "the 'normalizer' field is missing")
+
+
+@pytest.mark.parametrize("normalizer, match", [
+    ({"kind": "nfkc-magic"}, "unknown normalizer kind 'nfkc-magic'"),
+    ({"kind": "identity", "table": "x"}, "the identity normalizer takes no parameters"),
+    ("identity", "'normalizer' must be an object with a 'kind'"),
+    ({}, "'normalizer' must be an object with a 'kind'"),
+])
+def test_bad_normalizers_are_refused(normalizer, match):
+    data = file_data()
+    data["normalizer"] = normalizer
+    refused(json.dumps(data), match)
 
 
 def test_missing_version():

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from viterbisample.parallel import ordered_results
-from viterbisample.tokenizer import _sampled_chunks
+from viterbisample.engine import sampled_chunks as _sampled_chunks
 
 
 @pytest.mark.parametrize("threads", [1, 2, 5])

@@ -1,4 +1,4 @@
-"""``spm_import``: reading SentencePiece ``.model`` files and Viterbi parity with SentencePiece.
+"""``io.sentencepiece``: reading SentencePiece ``.model`` files and Viterbi parity with SentencePiece.
 
 The parity tests need the sentencepiece package (in the ``test`` extra; never a runtime
 dependency) and the SentencePiece test models in ``tests/data/sp_test_models``.
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from viterbisample import Tokenizer
-from viterbisample.spm_import import (
+from viterbisample.io.sentencepiece import (
     BYTE,
     CONTROL,
     NORMAL,
@@ -167,14 +167,14 @@ def test_random_bytes_raise_value_error():
 
 
 def load_bytes(data: bytes) -> Tokenizer:
-    from viterbisample.spm_import import convert
+    from viterbisample.io.sentencepiece import convert
 
     return convert(parse_model_proto(data, "random"), "random").tokenizer
 
 
 # -- the conversion ----------------------------------------------------------------------
 def test_mapping_of_a_small_model():
-    from viterbisample.spm_import import convert
+    from viterbisample.io.sentencepiece import convert
 
     pieces = BASIC + [
         (" ab", -0.5),            # duplicate of "▁ab" after conversion, higher score: kept
@@ -220,7 +220,7 @@ def test_mapping_of_a_small_model():
 
 
 def test_unknown_characters_cost_one_penalty_each():
-    from viterbisample.spm_import import convert
+    from viterbisample.io.sentencepiece import convert
 
     tok = convert(parse_model_proto(_model(BASIC)), "small").tokenizer
     ids = tok.encode(" ab☃é")
@@ -238,7 +238,7 @@ def test_unknown_characters_cost_one_penalty_each():
     (BASIC + [("x" * 65, -1.0)], b"", "65 bytes long"),
 ])
 def test_models_that_cannot_be_imported(pieces, trainer, message):
-    from viterbisample.spm_import import convert
+    from viterbisample.io.sentencepiece import convert
 
     with pytest.raises(ValueError, match=message):
         convert(parse_model_proto(_model(pieces, trainer)), "m.model")
@@ -321,7 +321,7 @@ def test_viterbi_parity_with_sentencepiece(request, data_file, model_name, corpu
 
 def test_corrupted_real_model_loads_or_raises_value_error(data_file):
     """Random byte flips anywhere in a real file: a clean error or a valid model."""
-    from viterbisample.spm_import import convert
+    from viterbisample.io.sentencepiece import convert
 
     data = data_file("sp_test_models/test_model.model").read_bytes()
     rng = random.Random(3)

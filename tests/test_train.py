@@ -179,12 +179,10 @@ def test_expected_piece_counts_in_either_domain(z_score, linear):
 
 def test_alternative_scores_match_enumeration(en_tok):
     m = en_tok.model
-    rt = m.suffix_trie
     pieces = [p for p in m.pieces if len(p) > 1][:300] + [b"x"]
     buf, starts, ends = pack(pieces)
     out = np.empty(len(pieces))
-    lattice.alternative_items(rt.base, rt.check, rt.value, m.scores, rt.max_len, buf, starts, ends, out,
-                              0, len(pieces))
+    lattice.alternative_items(m.suffix_trie, m.scores, buf, starts, ends, out, 0, len(pieces))
     for piece, got in zip(pieces, out.tolist()):
         others = [reference.path_score(en_tok, ids) for ids in reference.segmentations(en_tok, piece)
                   if len(ids) > 1]
@@ -219,7 +217,7 @@ def test_model_file_is_identical_for_any_thread_count(en_lines, tmp_path):
     lines = en_lines[100 : 100 + CORPUS_LINES]
     files = []
     for threads in (1, 2, 3):
-        tok = train(lines, 700, threads=threads, progress=False)
+        tok = train(lines, 700, num_threads=threads, progress=False)
         path = tmp_path / f"model-{threads}.json"
         tok.save(path)
         files.append(path.read_bytes())

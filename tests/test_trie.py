@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from viterbisample.text import character_end_step
+from viterbisample.utf8 import character_end_step
 from viterbisample.trie import (
     WHOLE_CHARACTERS,
     _character_boundary,

@@ -38,14 +38,13 @@ import re
 import signal
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from typing import BinaryIO, Callable, Iterable, Iterator, NoReturn, Sequence
 
 import numpy as np
 
 from . import __version__
-from .atomic import atomic_write, check_output_folder
+from .io.atomic import atomic_write, check_output_folder
 from .checks import (
     INT32_MAX,
     INT64_MAX,
@@ -58,8 +57,9 @@ from .checks import (
     check_uint64,
 )
 from .model import DEFAULT_SPECIAL_TOKENS, MAX_PIECE_BYTES
+from .progress import Progress
 from .token_files import write_token_file
-from .tokenizer import Tokenizer, piece_display
+from .tokenizer import Tokenizer
 
 BATCH_BYTES = 1 << 22
 BATCH_LINES = 1 << 14
@@ -136,15 +136,6 @@ def _check_inputs(paths: Sequence[str]) -> None:
             raise IsADirectoryError(f"input is a directory, not a file: {p}") from None
 
 
-def _display(piece: bytes) -> str:
-    """A piece for the pieces format: spaces as U+2581, control bytes as <0xNN>, so pieces
-    never contain the space, tab or newline that separate them."""
-    text = piece_display(piece).replace(" ", "\u2581")
-    if any(ord(c) < 0x20 or c == "\x7f" for c in text):
-        text = "".join(f"<0x{ord(c):02X}>" if ord(c) < 0x20 or c == "\x7f" else c for c in text)
-    return text
-
-
 def _formatter(tok: Tokenizer, fmt: str, key: str | None) -> Callable[[list[list[int]], list[dict] | None], bytes]:
     """Turns the segmentations of one line into its output line (with LF).
 
@@ -159,7 +150,7 @@ def _formatter(tok: Tokenizer, fmt: str, key: str | None) -> Callable[[list[list
         def piece(i: int) -> str:  # rendered on first use: most of a vocabulary never is
             text = shown.get(i)
             if text is None:
-                text = shown[i] = _display(tok.model.piece_bytes(i))
+                text = shown[i] = tok.id_to_piece(i)
             return text
 
         return lambda segs, extra: (
@@ -174,44 +165,19 @@ def _formatter(tok: Tokenizer, fmt: str, key: str | None) -> Callable[[list[list
         {"ids": s, **e} for s, e in zip(segs, extra or [{}] * len(segs))]}) + "\n").encode()
 
 
-class Progress:
-    """A one-line progress display on stderr (bytes, MB/s, tokens, tokens/s), redrawn at
-    most five times a second, and only when stderr is a terminal."""
-
-    def __init__(self, total_bytes: int | None = None, enabled: bool | None = None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.total = total_bytes
-        self.start = time.monotonic()
-        self.last = 0.0
-        self.shown = False
-
-    def __call__(self, bytes_done: int, tokens_done: int, final: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not final and now - self.last < 0.2:
-            return
-        self.last = now
-        dt = max(now - self.start, 1e-9)
-        share = f" {100 * bytes_done / self.total:5.1f}%" if self.total else ""
-        sys.stderr.write(
-            f"\r{bytes_done / 1e6:10.1f} MB{share}  {bytes_done / dt / 1e6:7.1f} MB/s  "
-            f"{tokens_done:>14,} tokens  {tokens_done / dt / 1e6:6.2f} M tokens/s"
-        )
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self, bytes_done: int, tokens_done: int) -> None:
-        self(bytes_done, tokens_done, final=True)
-        if self.shown:
-            sys.stderr.write("\n")
-
-
-def _progress_for(args: argparse.Namespace) -> Progress:
-    """Progress on a terminal's stderr, unless --quiet or the output is that terminal."""
+def _progress_for(args: argparse.Namespace) -> Callable[..., None]:
+    """``report(bytes_done, tokens_done, final=False)``: the encoding's progress line on a
+    terminal's stderr, unless --quiet or the output is that terminal."""
     to_terminal = (args.output is None or args.output == "-") and sys.stdout.isatty()
     total = sum(os.path.getsize(p) for p in args.files) if args.files else None
-    return Progress(total, enabled=sys.stderr.isatty() and not args.quiet and not to_terminal)
+    progress = Progress(sys.stderr.isatty() and not args.quiet and not to_terminal)
+
+    def report(bytes_done: int, tokens_done: int, final: bool = False) -> None:
+        progress.throughput(bytes_done, tokens_done, total, final)
+        if final:
+            progress.close()
+
+    return report
 
 
 def _write_output(path: str | None, produce: Callable[[BinaryIO], None]) -> None:
@@ -243,7 +209,30 @@ def _is_stdout(path: str) -> bool:
 
 
 def _load_model(path: str | None) -> Tokenizer:
-    return Tokenizer.default() if path is None else Tokenizer.load(path)
+    """The model, with its encoding kernel ready: the first run on a machine compiles it
+    (Numba caches the machine code), which on a terminal is said rather than waited out
+    in silence."""
+    tok = Tokenizer.default() if path is None else Tokenizer.load(path)
+    with _compile_notice():
+        tok.encode(b"ready")
+    return tok
+
+
+@contextmanager
+def _compile_notice(after: float = 0.5) -> Iterator[None]:
+    """One line on a terminal's stderr if the block takes longer than a cached kernel
+    load does (``after`` seconds): then it is compiling."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    timer = threading.Timer(after, lambda: print("vsample: compiling kernels, first run only",
+                                                 file=sys.stderr, flush=True))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _calibrate(tok: Tokenizer, lines: list[bytes], bits: float, threads: int | None) -> float:
@@ -294,7 +283,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
             num_threads=threads, doc_sep=args.doc_sep, append_eod=not args.no_eod,
             progress=progress,
         )
-        progress.close(summary["bytes"], summary["tokens"])
+        progress(summary["bytes"], summary["tokens"], final=True)
         return
     tok = _load_model(args.model)
     key = "nbest" if nbest is not None else "samples" if samples is not None else None
@@ -333,7 +322,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
             n_tokens += sum(len(s) for segs, _ in rows for s in segs)
             progress(n_bytes, n_tokens)
         lines.finish(tail)
-        progress.close(n_bytes, n_tokens)
+        progress(n_bytes, n_tokens, final=True)
 
     _write_output(args.output, produce)
 
@@ -364,11 +353,10 @@ def cmd_stats(args: argparse.Namespace) -> None:
     def produce(out: BinaryIO) -> None:
         totals = np.zeros(5)
         for batch in _batches(_iter_lines(args.files)):
-            st = tok.stats_batch(batch, alpha, num_threads=threads)
-            _, offsets = tok.encode_batch_arrays(batch, num_threads=threads)
+            st = tok.stats_batch(batch, alpha, num_threads=threads, viterbi_length=True)
             cols = np.stack([
                 np.array([len(b) for b in batch], np.float64), st["log_z"], st["entropy"],
-                np.diff(offsets).astype(np.float64), st["expected_length"],
+                st["viterbi_length"].astype(np.float64), st["expected_length"],
             ], axis=1)
             if args.sum:
                 totals += cols.sum(axis=0)
@@ -396,7 +384,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         whole_characters=not args.split_characters, split_digits=args.split_digits,
         user_pieces=args.user_piece or (),
         special_tokens=args.special_token if args.special_token is not None else DEFAULT_SPECIAL_TOKENS,
-        max_lines=args.max_lines, seed=args.seed, threads=threads,
+        max_lines=args.max_lines, seed=args.seed, num_threads=threads,
         progress=False if args.quiet else None,
     )
     tok.save(args.output)

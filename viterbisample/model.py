@@ -21,6 +21,7 @@ from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
+from .normalize import IDENTITY, Normalizer
 from .trie import Trie, build_trie
 
 DEFAULT_SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
@@ -61,6 +62,9 @@ class Model:
         Natural-log scores, one per piece: finite, ``|score| <= MAX_ABS_SCORE`` (1e4).
     special_tokens : sequence of str
         Names of the special tokens, given ids 0, 1, ... in this order.
+    normalizer : Normalizer
+        The stage every text passes before it is segmented (``normalize.py``; default
+        ``identity``).
 
     Raises
     ------
@@ -73,7 +77,11 @@ class Model:
         pieces: Sequence[bytes | str],
         scores: Sequence[float] | np.ndarray,
         special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS,
+        normalizer: Normalizer = IDENTITY,
     ) -> None:
+        if not isinstance(normalizer, Normalizer):
+            raise TypeError(f"normalizer must be a Normalizer, got {type(normalizer).__name__}")
+        self.normalizer = normalizer
         self.special_tokens: tuple[str, ...] = _check_specials(special_tokens)
         self.pieces: tuple[bytes, ...] = _check_pieces(pieces)
         self.piece_scores: np.ndarray = _check_scores(scores, len(self.pieces))

@@ -1,4 +1,4 @@
-"""Texts to byte buffers: one text, or a batch packed into one buffer; UTF-8 checks.
+"""Texts to byte buffers: one text, or a batch packed into one buffer.
 
 A ``str`` is encoded as UTF-8 with ``surrogateescape``, so a string made by decoding
 arbitrary bytes with ``errors="surrogateescape"`` maps back to exactly those bytes.
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Iterable, Union
 
 import numpy as np
-from numba import njit
 
 Text = Union[str, bytes, bytearray, memoryview]
 
@@ -65,65 +64,3 @@ def pack(texts: Iterable[Text]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # every call has the same Numba signature.
         buf = np.frombuffer(b"\0", np.uint8)
     return buf, starts, ends
-
-
-@njit(cache=True, nogil=True)
-def utf8_valid(buf, i, end):
-    """Is ``buf[i:end]`` well-formed UTF-8 (no overlong forms, surrogates or values past
-    U+10FFFF, as Python's strict decoder)?"""
-    while i < end:
-        b = buf[i]
-        if b < 0x80:
-            i += 1
-            continue
-        if 0xC2 <= b <= 0xDF:
-            n, lo, hi = 1, 0x80, 0xBF
-        elif b == 0xE0:
-            n, lo, hi = 2, 0xA0, 0xBF
-        elif b == 0xED:
-            n, lo, hi = 2, 0x80, 0x9F
-        elif 0xE1 <= b <= 0xEF:
-            n, lo, hi = 2, 0x80, 0xBF
-        elif b == 0xF0:
-            n, lo, hi = 3, 0x90, 0xBF
-        elif 0xF1 <= b <= 0xF3:
-            n, lo, hi = 3, 0x80, 0xBF
-        elif b == 0xF4:
-            n, lo, hi = 3, 0x80, 0x8F
-        else:
-            return False
-        if i + n >= end:
-            return False
-        if not lo <= buf[i + 1] <= hi:
-            return False
-        for t in range(i + 2, i + n + 1):
-            if not 0x80 <= buf[t] <= 0xBF:
-                return False
-        i += n + 1
-    return True
-
-
-@njit(cache=True, nogil=True, _nrt=False)
-def character_end_step(b, pending):
-    """One step of reading text forward a byte at a time: does a character end with byte
-    ``b``?  ``pending`` is the state between steps, the continuation bytes the open
-    character still needs (-1 when none is open; start with -1).  Returns (ends, state).
-
-    A character ends at an ASCII byte, or at the last continuation byte a lead byte
-    asked for; a lead byte, a stray continuation byte and 0xC0, 0xC1, 0xF5-0xFF end
-    nothing.  This is ``trie.prefix_matches``'s backward boundary test, in O(1) a byte
-    for the passes that read every position in order.
-    """
-    if b < 0x80:
-        return True, 0
-    if b < 0xC0:
-        if pending > 0:
-            return pending == 1, pending - 1
-        return False, -1
-    if 0xC2 <= b <= 0xDF:
-        return False, 1
-    if 0xE0 <= b <= 0xEF:
-        return False, 2
-    if 0xF0 <= b <= 0xF4:
-        return False, 3
-    return False, -1

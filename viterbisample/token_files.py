@@ -50,7 +50,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .atomic import Destination, check_output_folder, destination, fsync_folder, publish, temp_path
+from .io.atomic import Destination, check_output_folder, destination, fsync_folder, publish, temp_path
 from .tokenizer import Tokenizer
 
 MEGATRON_MAGIC = b"MMIDIDX\x00\x00"

@@ -30,7 +30,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from numba import njit
 
-from .text import utf8_valid
+from .utf8 import character_boundary, utf8_valid
 
 
 WHOLE_CHARACTERS = -2  # value[0] when every multi-byte piece is valid UTF-8
@@ -74,7 +74,7 @@ def prefix_matches(base, check, value, text, start, stop, step, out_ids, out_at,
     the ids of many positions in one array.  The buffers must have room for ``max_len``
     entries (the pieces found differ in length).  O(length of the longest match).
     """
-    if value[0] == WHOLE_CHARACTERS and not _character_boundary(text, start, stop, step):
+    if value[0] == WHOLE_CHARACTERS and not character_boundary(text, start, stop, step):
         stop = start + step  # only the single byte
     state = 0
     count = 0
@@ -101,7 +101,7 @@ def best_suffix_match(base, check, value, text, start, stop, scores, best, offse
     returns (that score, its id).  The same as ``prefix_matches`` then a loop over its
     matches, without writing them out (tested against that).  Unlike that walk it
     leaves the ``WHOLE_CHARACTERS`` early stop to its caller, which passes
-    ``single_byte_piece`` where no character ends (``text.character_end_step``)."""
+    ``single_byte_piece`` where no character ends (``utf8.character_end_step``)."""
     state = 0
     top = -np.inf
     arg = -1
@@ -149,32 +149,6 @@ def single_byte_piece(base, check, value, b):
     (the passes take this shortcut there instead of a walk of one step)."""
     t = child(base, check, 0, b)
     return value[t] if t >= 0 else -1
-
-
-@njit(cache=True, nogil=True, _nrt=False)
-def _character_boundary(text, start, stop, step):
-    """Going forward, does a character start at ``start``?  Going backward, does one end
-    there (its lead byte and all its continuation bytes within the text)?"""
-    b = text[start]
-    if step > 0 or b < 0x80:
-        return (b & 0xC0) != 0x80
-    if (b & 0xC0) != 0x80:
-        return False  # a lead byte ends nothing
-    k = 1
-    p = start - 1
-    while p > stop and k < 4 and (text[p] & 0xC0) == 0x80:
-        k += 1
-        p -= 1
-    if p <= stop:
-        return False
-    lead = text[p]
-    if 0xC2 <= lead <= 0xDF:
-        return k == 1
-    if 0xE0 <= lead <= 0xEF:
-        return k == 2
-    if 0xF0 <= lead <= 0xF4:
-        return k == 3
-    return False
 
 
 @njit(cache=True)

@@ -14,7 +14,7 @@ from ..checks import check_count, check_num_threads
 from ..model import DEFAULT_SPECIAL_TOKENS, MAX_PIECE_BYTES, _check_specials
 from ..text import to_bytes
 from ..tokenizer import Tokenizer
-from .progress import Progress
+from ..progress import Progress
 from .trainer import Trainer
 from .units import SPLIT_PRESETS, Units, read_units, split_pattern
 
@@ -31,7 +31,7 @@ def train(
     special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS,
     max_lines: int | None = None,
     seed: int = 0,
-    threads: int | None = None,
+    num_threads: int | None = None,
     progress: bool | Callable[[str], None] | None = None,
 ) -> Tokenizer:
     """Train a byte-level Unigram vocabulary of exactly ``vocab_size`` ids.
@@ -65,7 +65,7 @@ def train(
         corpora whose distinct lines would not fit in memory.
     seed : int, default 0
         Seed of the line sample.
-    threads : int, optional
+    num_threads : int, optional
         Worker threads (default: all cores).  The model does not depend on it.
     progress : bool or callable, optional
         A progress display on stderr: by default only when stderr is a terminal;
@@ -91,7 +91,7 @@ def train(
         When the corpus is too small for ``vocab_size`` (too few substrings used at least
         half a time): the model stops at the size reached, and the warning says which.
 
-    The same inputs and options give the same model, byte for byte, for any ``threads``.
+    The same inputs and options give the same model, byte for byte, for any ``num_threads``.
 
     >>> tok = train([b"hello world", b"hello there", b"the world"] * 50, 262, progress=False)
     >>> tok.vocab_size, tok.tokenize("hello world")
@@ -101,7 +101,7 @@ def train(
     check_count(max_piece_bytes, "max_piece_bytes", 1)
     if max_piece_bytes > MAX_PIECE_BYTES:
         raise ValueError(f"max_piece_bytes must be <= {MAX_PIECE_BYTES}, got {max_piece_bytes}")
-    threads = check_num_threads(threads)
+    threads = check_num_threads(num_threads)
     check_count(seed, "seed")
     specials = _check_specials(special_tokens)
     users = [to_bytes(p) for p in user_pieces]

@@ -2,7 +2,7 @@
 
 E-step: the expected uses of every piece under the current model, summed over the units
 with their counts, by the same forward-backward kernels that serve ``Tokenizer.marginals``
-and ``stats_batch`` (``tokenizer.lattice_stats``); the log-likelihood of the units comes
+and ``stats_batch`` (``engine.lattice_stats``); the log-likelihood of the units comes
 with it.  M-step: new log-probabilities by ``logmath.digamma_log_probabilities``, which
 favours sparse vocabularies, after dropping pieces used less than ``min_count`` times.
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from ..logmath import digamma_log_probabilities
 from ..model import KernelArrays
-from ..tokenizer import lattice_stats
+from ..engine import lattice_stats
 from .units import Units
 
 # The smallest expected count an M-step scores a kept piece with: a piece kept although

@@ -26,11 +26,10 @@ def removal_loss(
     """Estimated log-likelihood lost by removing each of the ``candidates`` (indices into
     the pieces, whose bytes are ``buf[starts[i]:ends[i]]`` of the packed ``pieces``)."""
     buf, starts, ends = pieces
-    rt = arrays.suffix_trie
     alternative = np.empty(len(candidates), np.float64)
     lattice.alternative_items(
-        rt.base, rt.check, rt.value, arrays.scores, arrays.max_len, buf, starts[candidates],
-        ends[candidates], alternative, 0, len(candidates),
+        arrays.suffix_trie, arrays.scores, buf, starts[candidates], ends[candidates], alternative, 0,
+        len(candidates),
     )
     own = arrays.scores[arrays.num_special + candidates]
     return expected[candidates] * (own - alternative)

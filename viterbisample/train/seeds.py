@@ -24,7 +24,7 @@ import regex
 from numba import njit
 
 from ..logmath import log_normalize
-from ..text import utf8_valid
+from ..utf8 import utf8_valid
 from .substrings import count_substrings
 from .units import Units
 

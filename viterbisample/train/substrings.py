@@ -29,10 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True, nogil=True)
-def _is_continuation(byte):
-    return (byte & 0xC0) == 0x80
+from ..utf8 import is_continuation
 
 
 @njit(cache=True, nogil=True)
@@ -46,7 +43,7 @@ def _windows(buf, starts, ends, weights, max_len, whole_characters):
     for u in range(starts.shape[0]):
         for i in range(starts[u], ends[u]):
             byte_counts[buf[i]] += weights[u]
-            if not (whole_characters and _is_continuation(buf[i])):
+            if not (whole_characters and is_continuation(buf[i])):
                 n += 1
     keys = np.zeros((n_words, n), np.uint64)
     length = np.empty(n, np.int64)
@@ -57,7 +54,7 @@ def _windows(buf, starts, ends, weights, max_len, whole_characters):
     for u in range(starts.shape[0]):
         end = ends[u]
         for i in range(starts[u], end):
-            if whole_characters and _is_continuation(buf[i]):
+            if whole_characters and is_continuation(buf[i]):
                 continue
             a = min(max_len, end - i)
             for w in range(n_words):
@@ -71,7 +68,7 @@ def _windows(buf, starts, ends, weights, max_len, whole_characters):
             length[k] = a
             weight[k] = weights[u]
             pos[k] = i
-            cut[k] = whole_characters and i + a < end and _is_continuation(buf[i + a])
+            cut[k] = whole_characters and i + a < end and is_continuation(buf[i + a])
             k += 1
     return keys, length, weight, pos, cut, byte_counts
 
@@ -153,7 +150,7 @@ def _byte(keys, k, t):
 def _boundary(keys, length, cut, k, t):
     """Does window k have a character boundary after t bytes (t <= its length)?"""
     if t < length[k]:
-        return not _is_continuation(_byte(keys, k, t))
+        return not is_continuation(_byte(keys, k, t))
     return not cut[k]
 
 

@@ -30,7 +30,7 @@ from ..text import pack
 from ..trie import build_trie_packed
 from ..tokenizer import Tokenizer
 from .em import e_step, m_step
-from .progress import Progress
+from ..progress import Progress
 from .prune import removal_loss, survivors
 from .seeds import seed_pieces
 from .units import Units

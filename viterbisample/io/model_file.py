@@ -2,8 +2,9 @@
 
 Layout (one piece per line, so a diff or ``grep`` of a model is readable)::
 
-    {"format": "viterbisample-unigram", "version": 1,
-     "special_tokens": ["<pad>", "<bos>", "<eos>"], "num_pieces": 31997,
+    {"format": "viterbisample-unigram", "version": 2,
+     "special_tokens": ["<pad>", "<bos>", "<eos>"], "normalizer": {"kind": "identity"},
+     "num_pieces": 31997,
      "pieces": [
       ["the", -5.25],
       [{"hex": "e3"}, -11.0],
@@ -18,7 +19,10 @@ and the problem.  Writing is atomic: a temporary file in the same folder, then a
 
 What a file must hold, besides well-formed pieces (checked on load):
 
-* ``"version"``: exactly the JSON integer 1 (not ``1.0``, not ``true``);
+* ``"version"``: exactly the JSON integer 2, or 1 for files written before the
+  normalizer was recorded (not ``2.0``, not ``true``);
+* ``"normalizer"`` (version 2, required): the stage texts pass before segmentation
+  (``normalize.py``); a version 1 file has none and loads with ``identity``;
 * ``"special_tokens"``: required, since every piece id depends on how many there are
   (an empty list is written as ``[]``);
 * scores: numbers, natural-log probabilities, finite with ``|score| <= 1e4``
@@ -38,11 +42,13 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write
-from .checks import read_file
-from .model import MAX_ABS_SCORE, Model
+from ..checks import read_file
+from .. import normalize
+from ..model import MAX_ABS_SCORE, Model
 
 FORMAT_NAME = "viterbisample-unigram"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: no normalizer field (identity)
 
 
 def _piece_to_json(piece: bytes) -> Any:
@@ -70,7 +76,7 @@ def dumps(model: Model) -> str:
     """The model file's text."""
     head = json.dumps(
         {"format": FORMAT_NAME, "version": FORMAT_VERSION, "special_tokens": list(model.special_tokens),
-         "num_pieces": len(model.pieces)},
+         "normalizer": model.normalizer.to_json(), "num_pieces": len(model.pieces)},
         ensure_ascii=False,
     )
     lines = [
@@ -102,11 +108,17 @@ def loads(text: str, source: str = "<string>") -> Model:
         raise fail(f"'format' must be {FORMAT_NAME!r}, got {_json_text(data.get('format'))}")
     version = data.get("version")
     # type(...) is int: JSON true and 1.0 are == 1 in Python, but not the version.
-    if type(version) is not int or version != FORMAT_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise fail(
             f"the file declares format version {_json_text(version)} but this release reads "
-            f"version {FORMAT_VERSION}"
+            f"versions {' and '.join(map(str, READABLE_VERSIONS))}"
         )
+    if version >= 2 and "normalizer" not in data:
+        raise fail("the 'normalizer' field is missing (version 2 files record it)")
+    try:
+        normalizer = normalize.from_json(data["normalizer"]) if version >= 2 else normalize.IDENTITY
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     if "special_tokens" not in data:
         raise fail("the 'special_tokens' field is missing (the piece ids depend on it; "
                    "write [] for none)")
@@ -138,7 +150,7 @@ def loads(text: str, source: str = "<string>") -> Model:
             raise fail(str(exc)) from None
         scores.append(float(score))
     try:
-        model = Model(pieces, scores, specials)
+        model = Model(pieces, scores, specials, normalizer)
     except (TypeError, ValueError) as exc:
         raise fail(str(exc)) from None
     if count is not None and count != len(entries):

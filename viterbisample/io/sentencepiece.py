@@ -71,9 +71,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .checks import read_file
-from .model import MAX_ABS_SCORE, Model
-from .tokenizer import Tokenizer
+from ..checks import read_file
+from ..model import MAX_ABS_SCORE, Model
+from ..tokenizer import Tokenizer
 
 # SentencePiece.Type values.
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6

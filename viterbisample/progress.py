@@ -1,8 +1,10 @@
-"""Progress of a training run: one line per finished step, a live line while one runs.
+"""Progress on stderr, for ``vsample encode`` and for training: a live line while work
+runs, and one line per finished step.
 
 On a terminal the live line is redrawn in place (at most five times a second) and each
 finished step leaves a line with the time since the start.  A callable instead receives
-the finished steps' lines only; ``Progress(False)`` shows nothing.  Nothing goes to stdout.
+the finished steps' lines only; ``Progress(False)`` shows nothing, and neither does
+``Progress()`` when stderr is not a terminal.  Nothing goes to stdout.
 """
 
 from __future__ import annotations
@@ -36,6 +38,27 @@ class Progress:
         self.stream.write(f"\r\x1b[2K{self._stamp()} {text}")
         self.stream.flush()
         self.live_shown = True
+
+    def throughput(self, bytes_done: int, tokens_done: int, total_bytes: int | None = None,
+                   final: bool = False) -> None:
+        """The live line of an encoding run: bytes (and share of ``total_bytes``), MB/s,
+        tokens and tokens/s; ``final`` shows it whatever the rate limit."""
+        if not self.enabled or self.sink is not None or not self.tty:
+            return
+        dt = max(time.monotonic() - self.start, 1e-9)
+        share = f" {100 * bytes_done / total_bytes:5.1f}%" if total_bytes else ""
+        self.live(
+            f"{bytes_done / 1e6:10.1f} MB{share}  {bytes_done / dt / 1e6:7.1f} MB/s  "
+            f"{tokens_done:>14,} tokens  {tokens_done / dt / 1e6:6.2f} M tokens/s",
+            force=final,
+        )
+
+    def close(self) -> None:
+        """End the live line, if one is shown, with a newline."""
+        if self.live_shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.live_shown = False
 
     def done(self, text: str) -> None:
         """A finished step: a line of its own."""
