@@ -188,7 +188,8 @@ def test_model_file_round_trip(small_tok, tmp_path):
     path = tmp_path / "m.json"
     Tokenizer(model).save(path)
     data = json.loads(path.read_text("utf-8"))
-    assert data["format"] == "viterbisample-unigram" and data["version"] == 1
+    assert data["format"] == "viterbisample-unigram" and data["version"] == 2
+    assert data["normalizer"] == {"kind": "identity"}
     assert {"hex": "fffe"} in [p for p, _ in data["pieces"]]
     again = Tokenizer.load(path).model
     assert again == model

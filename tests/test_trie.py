@@ -7,15 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from viterbisample.utf8 import character_end_step
 from viterbisample.trie import (
     WHOLE_CHARACTERS,
-    _character_boundary,
     best_suffix_match,
     build_trie,
     prefix_matches,
     suffix_mass_terms,
 )
+from viterbisample.utf8 import character_boundary, character_end_step
 
 
 def assert_walks_find_exactly_the_pieces(pieces: list[bytes], text: bytes, reverse: bool) -> None:
@@ -134,7 +133,7 @@ def test_character_end_step_is_the_walks_boundary_test(text):
     pending = -1
     for i in range(len(text)):
         ends, pending = character_end_step(arr[i], pending)
-        assert ends == _character_boundary(arr, i, -1, -1)
+        assert ends == character_boundary(arr, i, -1, -1)
 
 
 @settings(max_examples=300, deadline=None)

@@ -171,6 +171,7 @@ class Model:
             and self.special_tokens == other.special_tokens
             and self.pieces == other.pieces
             and np.array_equal(self.piece_scores, other.piece_scores)
+            and self.normalizer == other.normalizer
         )
 
     def __repr__(self) -> str:
