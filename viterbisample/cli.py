@@ -39,7 +39,7 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import BinaryIO, Callable, Iterable, Iterator, NoReturn, Sequence
+from typing import BinaryIO, Callable, Iterator, NoReturn, Sequence
 
 import numpy as np
 
@@ -56,74 +56,11 @@ from .checks import (
     check_real,
     check_uint64,
 )
+from .lines import BATCH_LINES, LineWriter, Tail, batches, read_lines
 from .model import DEFAULT_SPECIAL_TOKENS, MAX_PIECE_BYTES
 from .progress import Progress
 from .token_files import write_token_file
 from .tokenizer import Tokenizer
-
-BATCH_BYTES = 1 << 22
-BATCH_LINES = 1 << 14
-
-
-class _Tail:
-    """Whether the input ended with LF: ``newline`` is False once the last line read from
-    the last file had none (set when ``_iter_lines`` is exhausted)."""
-
-    def __init__(self) -> None:
-        self.newline = True
-
-
-def _iter_lines(paths: Sequence[str], tail: _Tail | None = None) -> Iterator[bytes]:
-    """Lines of the files (or stdin), without their LF; a final line without LF counts,
-    and ``tail`` records whether the input's very last line had one."""
-    streams: Iterable[BinaryIO]
-    if not paths:
-        streams = [sys.stdin.buffer]
-    else:
-        streams = (open(p, "rb") for p in paths)
-    for f in streams:
-        line = None
-        try:
-            for line in f:
-                yield line[:-1] if line.endswith(b"\n") else line
-        finally:
-            if f is not sys.stdin.buffer:
-                f.close()
-        if tail is not None and line is not None:  # an empty file changes nothing
-            tail.newline = line.endswith(b"\n")
-
-
-class _LineWriter:
-    """Writes whole output lines, holding back the last LF until more output follows, so
-    that ``finish`` can end the output like the input: with an LF or without."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self.out = out
-        self.held = b""
-
-    def write(self, lines: bytes) -> None:
-        if lines:
-            self.out.write(self.held)
-            self.out.write(memoryview(lines)[:-1])
-            self.held = lines[-1:]
-
-    def finish(self, tail: _Tail) -> None:
-        if tail.newline:
-            self.out.write(self.held)
-
-
-def _batches(lines: Iterator[bytes]) -> Iterator[list[bytes]]:
-    batch: list[bytes] = []
-    size = 0
-    for line in lines:
-        batch.append(line)
-        size += len(line)
-        if size >= BATCH_BYTES or len(batch) >= BATCH_LINES:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
-
 
 def _check_inputs(paths: Sequence[str]) -> None:
     for p in paths:
@@ -272,7 +209,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
         if samples is not None or nbest is not None:
             raise ValueError(f"--format {args.format} writes one segmentation per document")
         tok = _load_model(args.model)
-        lines = _iter_lines(args.files)
+        lines = read_lines(args.files)
         if bits is not None:
             head = list(itertools.islice(lines, BATCH_LINES))
             alpha = _calibrate(tok, head, bits, threads)
@@ -310,9 +247,9 @@ def cmd_encode(args: argparse.Namespace) -> None:
     def produce(out: BinaryIO) -> None:
         index = n_bytes = n_tokens = 0
         a = alpha
-        tail = _Tail()
-        lines = _LineWriter(out)  # the output ends with LF exactly when the input does
-        for batch in _batches(_iter_lines(args.files, tail)):
+        tail = Tail()
+        lines = LineWriter(out)  # the output ends with LF exactly when the input does
+        for batch in batches(read_lines(args.files, tail)):
             if bits is not None and a is None:
                 a = _calibrate(tok, batch, bits, threads)
             rows = list(segment(batch, index, a))
@@ -332,6 +269,8 @@ def cmd_stats(args: argparse.Namespace) -> None:
     threads = None if args.threads is None else check_num_threads(args.threads, "--threads")
     _check_inputs(args.files)
     tok = _load_model(args.model)
+    with _compile_notice():  # its forward-backward kernels, on a first run
+        tok.stats_batch([b"ready"], alpha)
     ln2 = math.log(2)
 
     def record(n_bytes: float, log_z: float, entropy: float, viterbi: float, expected: float) -> dict:
@@ -352,7 +291,7 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
     def produce(out: BinaryIO) -> None:
         totals = np.zeros(5)
-        for batch in _batches(_iter_lines(args.files)):
+        for batch in batches(read_lines(args.files)):
             st = tok.stats_batch(batch, alpha, num_threads=threads, viterbi_length=True)
             cols = np.stack([
                 np.array([len(b) for b in batch], np.float64), st["log_z"], st["entropy"],
@@ -397,9 +336,9 @@ def cmd_decode(args: argparse.Namespace) -> None:
     tok = _load_model(args.model)
 
     def produce(out: BinaryIO) -> None:
-        tail = _Tail()
-        lines = _LineWriter(out)  # no LF after the last line if the ids had none there
-        for number, line in enumerate(_iter_lines(args.files, tail), 1):
+        tail = Tail()
+        lines = LineWriter(out)  # no LF after the last line if the ids had none there
+        for number, line in enumerate(read_lines(args.files, tail), 1):
             first = line.split(b"\t", 1)[0]
             fields = first.split()
             # ASCII digits only: int() would also take "1_000", "+1" and other scripts' digits.

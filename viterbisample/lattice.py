@@ -282,8 +282,9 @@ def longest_item(starts, ends, first, last):
 @njit(cache=True, nogil=True)
 def encode_items(rtrie, scores, weights, lengths, alpha, buf, starts, ends, draws, seed, epoch, first_index, out, offsets):
     """Viterbi (``alpha`` = ``VITERBI``; every draw is its path) or ``draws`` exact
-    samples of q_alpha of every item, over the trie of reversed pieces ``rtrie``; returns 0, or -1 - t if item t has no path (a broken invariant: a model
-    without some single byte, say).
+    samples of q_alpha of every item, over the trie of reversed pieces ``rtrie``; returns
+    0, or -1 - t if item t has no path (a broken invariant: a model without some single
+    byte, say).
 
     Sampling runs ``linear_sample_pass`` when ``weights`` (``logmath.linear_domain_weights``)
     is not empty and ``tempered_pass`` otherwise, or for an item on which the linear pass

@@ -46,49 +46,17 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
 
+from .lines import batches, documents
 from .io.atomic import Destination, check_output_folder, destination, fsync_folder, publish, temp_path
 from .tokenizer import Tokenizer
 
 MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
 MEGATRON_DTYPE_CODES = {np.dtype(np.uint16): 8, np.dtype(np.int32): 4}
 _NPY_HEADER_BYTES = 128  # room for any shape: the header is rewritten at the end
-
-
-def documents(lines: Iterable[bytes], doc_sep: str = "line") -> Iterator[bytes]:
-    """Documents from lines: each line (``"line"``), or runs of non-empty lines joined
-    with LF and separated by blank lines (``"blank"``)."""
-    if doc_sep == "line":
-        yield from lines
-        return
-    if doc_sep != "blank":
-        raise ValueError(f"doc_sep must be 'line' or 'blank', got {doc_sep!r}")
-    current: list[bytes] = []
-    for line in lines:
-        if line.strip(b"\r") == b"":
-            if current:
-                yield b"\n".join(current)
-                current = []
-        else:
-            current.append(line)
-    if current:
-        yield b"\n".join(current)
-
-
-def _batches(docs: Iterator[bytes], batch_bytes: int) -> Iterator[list[bytes]]:
-    batch: list[bytes] = []
-    size = 0
-    for doc in docs:
-        batch.append(doc)
-        size += len(doc)
-        if size >= batch_bytes:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
 
 
 def _npy_header(dtype: np.dtype, length: int) -> bytes:
@@ -145,7 +113,7 @@ def write_token_file(
         with data, open(stage / "sizes", "wb") as sizes:
             if fmt == "npy":
                 data.write(_npy_header(dtype, 0))
-            for batch in _batches(documents(lines, doc_sep), batch_bytes):
+            for batch in batches(documents(lines, doc_sep), batch_bytes, None):
                 ids, offsets = tok.encode_batch_arrays(
                     batch, alpha=alpha, seed=seed, epoch=epoch, num_threads=num_threads,
                     first_index=n_docs,
