@@ -31,7 +31,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # so tests can `import reference`
 
 from viterbisample import Tokenizer  # noqa: E402
-from viterbisample.train.seeds import count_pretokens, frequent_substrings  # noqa: E402
+from vocabularies import count_pretokens, frequent_substrings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -28,7 +28,7 @@ def alpha_for_entropy(engine: Engine, texts: Iterable[Text], bits_per_byte: floa
         raise ValueError("alpha_for_entropy needs texts with at least one byte")
 
     def entropy_per_byte(a: float) -> float:
-        h = stats_batch(engine, texts, a, num_threads=num_threads)["entropy"]
+        h = stats_batch(engine, texts, a, num_threads)["entropy"]
         return float(h.sum()) / n_bytes / math.log(2)
 
     return solve_decreasing(entropy_per_byte, target, "bits of entropy per byte")
@@ -47,7 +47,7 @@ def alpha_for_length(engine: Engine, texts: Iterable[Text], extra_tokens: float,
         )
 
     def relative_excess(a: float) -> float:
-        e = stats_batch(engine, texts, a, num_threads=num_threads)["expected_length"]
+        e = stats_batch(engine, texts, a, num_threads)["expected_length"]
         return float(e.sum()) / viterbi - 1.0
 
     return solve_decreasing(relative_excess, target, "relative extra tokens")

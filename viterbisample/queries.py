@@ -58,16 +58,10 @@ def count_edges_batch(engine: Engine, texts: Iterable[Text], num_threads: int | 
     return out
 
 
-def stats_batch(
-    engine: Engine,
-    texts: Iterable[Text],
-    alpha: float = 1.0,
-    num_threads: int | None = None,
-    text_weights: Sequence[float] | np.ndarray | None = None,
-    piece_counts: bool = False,
-    viterbi_length: bool = False,
-) -> dict[str, np.ndarray]:
-    """``Tokenizer.stats_batch``: log Z, entropy, expected length and score per text, and
+def stats_batch(engine: Engine, texts: Iterable[Text], alpha: float, num_threads: int | None,
+                text_weights: Sequence[float] | np.ndarray | None = None, piece_counts: bool = False,
+                viterbi_length: bool = False) -> dict[str, np.ndarray]:
+    """``Tokenizer.stats_batch`` (whose defaults are the API's): log Z, entropy, expected length and score per text, and
     optionally the weighted expected uses of every piece and the Viterbi path's length."""
     a = check_alpha(alpha)
     threads = check_num_threads(num_threads)
@@ -92,7 +86,7 @@ def marginals(engine: Engine, text: Text, alpha: float = 1.0, by: str = "piece")
     of (start, end, id, probability), ordered by end, then longest first)."""
     a = check_alpha(alpha)
     if by == "piece":
-        counts = stats_batch(engine, [text], a, piece_counts=True)["counts"]
+        counts = stats_batch(engine, [text], a, None, piece_counts=True)["counts"]
         nz = np.flatnonzero(counts)
         return dict(zip(nz.tolist(), counts[nz].tolist()))
     if by != "edge":
@@ -156,21 +150,13 @@ def nbest_batch(
     return engine.per_text(texts, num_threads, one)
 
 
-def sample_distinct_batch(
-    engine: Engine,
-    texts: Iterable[Text],
-    alpha: float,
-    n: int,
-    seed: int | None = None,
-    epoch: int = 0,
-    num_threads: int | None = None,
-    first_index: int = 0,
-    include_best: bool = False,
-) -> list[list[tuple[list[int], float, float]]]:
-    """``Tokenizer.sample_distinct_batch``: n distinct segmentations of each text drawn
-    without replacement (Gumbel-top-k, ``topk.sample_distinct``), as
-    (ids, log q, inclusion estimate) triples; text k uses the stream
-    (seed, epoch, first_index + k, 0)."""
+def sample_distinct_batch(engine: Engine, texts: Iterable[Text], alpha: float, n: int, seed: int | None,
+                          epoch: int, num_threads: int | None, first_index: int, include_best: bool,
+                          ) -> list[list[tuple[list[int], float, float]]]:
+    """``Tokenizer.sample_distinct_batch`` (whose defaults are the API's): n distinct
+    segmentations of each text drawn without replacement (Gumbel-top-k,
+    ``topk.sample_distinct``), as (ids, log q, inclusion estimate) triples; text k uses
+    the stream (seed, epoch, first_index + k, 0)."""
     a = check_alpha(alpha)
     n = check_count(n, "n")
     s = check_seed(seed)
