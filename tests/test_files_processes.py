@@ -179,9 +179,12 @@ def test_cli_output_onto_a_symlink_and_onto_dev_null(tmp_path, capsysbinary):
 def test_a_signal_during_a_write_removes_the_temporary_files(tmp_path, fmt, signum, code):
     out = tmp_path / "out"
     # Input from a pipe we keep open: the command is caught mid-write, waiting for more.
+    # The child starts with the signal's default disposition whatever this process has
+    # (a shell ignores SIGINT in a background job, and a child inherits that).
     proc = subprocess.Popen(
         [sys.executable, "-m", "viterbisample.cli", "encode", "--format", fmt, "-o", str(out)],
         stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(),
+        preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL),
     )
     try:
         proc.stdin.write(TEXT * 1000)
