@@ -115,7 +115,7 @@ def test_fused_sampler_step_equals_walk_then_sums(pieces, text, data):
 
 
 def early_stops(trie, arr) -> list[int]:
-    """The ``stop`` the passes give the fused walks at each position (lattice.py): the
+    """The ``stop`` the passes give the fused walks at each position (lattice/forward.py): the
     single byte only where, by ``character_end_step``, no character ends."""
     stops, pending = [], -1
     for i in range(len(arr)):

@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import lattice, marginals
+from . import lattice
+from .lattice import marginals
 from .checks import check_alpha, check_count, check_num_threads, check_seed, check_texts, check_uint64
 from .logmath import LinearWeights, linear_domain_weights
 from .model import KernelArrays, Model

@@ -5,7 +5,7 @@ numerics that bite (``logaddexp(-inf, -inf)``, overflow of ``exp(alpha * score)`
 acceptance probabilities of the reservoir sampler) are handled once.  Everything here is a
 Numba ``njit`` function; they can be called from Python as well as from kernels.
 
-Not here: the lattice recursions themselves (``lattice.py``) and random numbers
+Not here: the lattice recursions themselves (``lattice/``) and random numbers
 (``rng.py``).
 """
 

@@ -148,7 +148,7 @@ class Model:
     @cached_property
     def suffix_trie(self) -> Trie:
         """The trie of reversed pieces: walked backward from a position, it lists the
-        pieces that end there (what every pass in ``lattice.py`` enumerates)."""
+        pieces that end there (what every pass in ``lattice/`` enumerates)."""
         s = self.num_special
         return build_trie(self.pieces, range(s, s + len(self.pieces)), reverse=True)
 

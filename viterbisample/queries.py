@@ -14,7 +14,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from . import lattice, topk
+from . import lattice
+from .lattice import topk
 from .checks import (
     INT32_MAX,
     INT64_MAX,
@@ -30,7 +31,7 @@ from .checks import (
 )
 from .engine import Engine, as_array, in_chunks, joined, kernel_alpha, lattice_stats
 from .logmath import inclusion_probability, scaled_gap
-from .marginals import edge_marginals
+from .lattice.marginals import edge_marginals
 from .rng import stream_key
 from .text import Text, pack, to_bytes
 

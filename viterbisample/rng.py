@@ -5,7 +5,7 @@ and its k-th output is ``mix64(key + k * GAMMA)``.  Nothing is global, so the sa
 gives the same numbers in any thread, process or batch split, and a fork cannot make two
 workers share a stream (ALGORITHMS.md section 6).
 
-Not here: how a kernel spends its draws (``lattice.py``).
+Not here: how a kernel spends its draws (``lattice/``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Construction, the vocabulary, encoding, sampling and decoding live here, with their
 defaults, argument checks and output types; batches run in ``engine.py`` (chunks,
 threads, the number domain), the other questions a lattice answers in ``queries.py`` and
-the calibration of alpha in ``calibrate.py``; the passes themselves are ``lattice.py``.
+the calibration of alpha in ``calibrate.py``; the passes themselves are in ``lattice/``.
 
 A text is ``str`` (UTF-8) or ``bytes``.  Every call is exact: ``alpha=None`` is the
 Viterbi segmentation, ``alpha >= 0`` one sample drawn exactly from

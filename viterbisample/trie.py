@@ -19,7 +19,7 @@ one line of per-edge work during it (``best_suffix_match``, ``suffix_mass_terms`
 is tested against ``prefix_matches`` followed by the plain loop).  All three take their
 steps with ``child``.  The two fused loops stay two: one walk with a flag choosing the
 per-edge work measured 3-6% slower on both passes (interleaved runs, ja and
-en_python_docs), and the loops with their work in ``lattice.py`` about 10% slower.
+en_python_docs), and the loops with their work in ``lattice/forward.py`` about 10% slower.
 Only this module knows the layout.
 """
 

@@ -1,4 +1,4 @@
-"""Every traversal of the Unigram lattice (ALGORITHMS.md sections 2-4).
+"""The forward passes over the Unigram lattice (ALGORITHMS.md sections 2-4).
 
 The lattice of a text has nodes ``0..n`` (byte positions) and an edge ``(i, j, id)`` for
 each piece equal to ``text[i:j]``.  Edges are never stored.  Each pass visits positions
@@ -28,7 +28,8 @@ position j is settled in one place:
   itself (the trainer's pruning).
 
 The forward-backward quantities (marginals, entropy, the E-step) are in
-``marginals.py``, the k best paths and samples without replacement in ``topk.py``; both
+``lattice/marginals.py``, the k best paths and samples without replacement in
+``lattice/topk.py``; both
 build on these passes.
 
 The ``*_items`` drivers run a pass over a batch of byte ranges of one buffer and write ids
@@ -57,7 +58,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .logmath import (
+from ..logmath import (
     RESCALE_HIGH,
     RESCALE_LOW,
     log_of_product,
@@ -65,9 +66,9 @@ from .logmath import (
     scaled_gap,
     tempered_log_mass,
 )
-from .rng import next_uniform, stream_key
-from .utf8 import character_end_step
-from .trie import WHOLE_CHARACTERS, best_suffix_match, prefix_matches, single_byte_piece, suffix_mass_terms
+from ..rng import next_uniform, stream_key
+from ..utf8 import character_end_step
+from ..trie import WHOLE_CHARACTERS, best_suffix_match, prefix_matches, single_byte_piece, suffix_mass_terms
 
 # ``encode_items`` runs Viterbi when given this alpha (an alpha is >= 0).
 VITERBI = -1.0

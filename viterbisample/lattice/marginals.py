@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .lattice import longest_item, count_edges_items, match_buffers, tempered_pass
-from .logmath import log_of_product, multiply_folded, scaled_gap, tempered_log_mass
-from .trie import prefix_matches
+from .forward import longest_item, count_edges_items, match_buffers, tempered_pass
+from ..logmath import log_of_product, multiply_folded, scaled_gap, tempered_log_mass
+from ..trie import prefix_matches
 
 
 @njit(cache=True, nogil=True)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .lattice import match_buffers
-from .logmath import gumbel, truncated_gumbel
+from .forward import match_buffers
+from ..logmath import gumbel, truncated_gumbel
 from .marginals import forward_values, log_edge_probability
-from .rng import next_uniform
-from .trie import prefix_matches
+from ..rng import next_uniform
+from ..trie import prefix_matches
 
 
 @njit(cache=True)
