@@ -75,6 +75,12 @@ def git_state() -> str | None:
     return head + ("+modified" if dirty else "")
 
 
+def markdown_table(header: list[str], align: list[str], rows: list[list[str]]) -> list[str]:
+    """The lines of a Markdown table (``align``: "l" or "r" per column)."""
+    rule = ["---" if a == "l" else "---:" for a in align]
+    return ["| " + " | ".join(r) + " |" for r in [header, rule] + rows]
+
+
 def machine_info() -> dict:
     try:
         usable = len(os.sched_getaffinity(0))

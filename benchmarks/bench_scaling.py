@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench_encode as harness  # noqa: E402  (the results table)
 ROOT = HERE.parent
 CORPORA = ROOT.parent / "shared" / "data" / "corpora"
 
@@ -76,11 +78,12 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "corpus": args.corpus}
     (out / "scaling.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    lines = ["| bytes | mode | seconds | ns/byte | MB/s | peak RSS above baseline, bytes per input byte |",
-             "| ---: | --- | ---: | ---: | ---: | ---: |"]
-    for r in rows:
-        lines.append(f"| {r['bytes']:,} | {r['mode']} | {r['seconds']:.4f} | {r['ns_per_byte']:.1f} | "
-                     f"{r['mb_per_s']:.1f} | {r['peak_rss_above_baseline_bytes_per_byte']:.1f} |")
+    lines = harness.markdown_table(
+        ["bytes", "mode", "seconds", "ns/byte", "MB/s", "peak RSS above baseline, bytes per input byte"],
+        ["r", "l", "r", "r", "r", "r"],
+        [[f"{r['bytes']:,}", r["mode"], f"{r['seconds']:.4f}", f"{r['ns_per_byte']:.1f}", f"{r['mb_per_s']:.1f}",
+          f"{r['peak_rss_above_baseline_bytes_per_byte']:.1f}"] for r in rows],
+    )
     (out / "scaling.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -163,12 +163,12 @@ def main() -> None:
         f"{meta['python']}, NumPy {meta['numpy']}, Numba {meta['numba']}, git {meta['viterbisample_git']}. "
         f"Best and median of {args.rounds} runs after a warm-up of {compile_s:.2f} s; peak RSS "
         f"{meta['peak_rss_mb']} MB.", "",
-        "| case | pieces | best s | median s | cells per state |",
-        "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for r in rows:
-        lines.append(f"| {r['case']} | {r['pieces']} | {r['best_s']:.3f} | {r['median_s']:.3f} | "
-                     f"{r.get('cells_per_state', '')} |")
+    lines += harness.markdown_table(
+        ["case", "pieces", "best s", "median s", "cells per state"], ["l", "r", "r", "r", "r"],
+        [[r["case"], str(r["pieces"]), f"{r['best_s']:.3f}", f"{r['median_s']:.3f}",
+          str(r.get("cells_per_state", ""))] for r in rows],
+    )
     (RESULTS / "trie_build.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -101,6 +101,14 @@ def softmax(x):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
+def log_edge_probability(best_i, score, rel_i, best_j, rel_j, alpha):
+    """log P(the last edge into j is this one | a path through j): the sampler's choice
+    probability, from the forward values of its two ends (``lattice.tempered_pass``); <= 0."""
+    lp = rel_i + scaled_gap(alpha, best_i + score - best_j) - rel_j
+    return min(lp, 0.0)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def tempered_log_mass(alpha, best, rel):
     """log Z = alpha * best + rel from a position's values in ``lattice.tempered_pass``
     (alpha * 0 is 0 even at alpha = inf; beyond a double's range it is -inf or inf)."""

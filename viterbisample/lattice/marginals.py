@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from .forward import longest_item, count_edges_items, match_buffers, tempered_pass
-from ..logmath import log_of_product, multiply_folded, scaled_gap, tempered_log_mass
+from ..logmath import log_edge_probability, log_of_product, multiply_folded, tempered_log_mass
 from ..trie import prefix_matches
 
 
@@ -33,14 +33,6 @@ def forward_values(rbase, rcheck, rvalue, scores, alpha, max_len, text, lo, hi, 
         rbase, rcheck, rvalue, scores, alpha, text, lo, hi, best, rel, -1, 0,
         np.empty(0, np.uint64), np.empty((0, 0), np.int32), terms, mids, mstarts,
     )
-
-
-@njit(cache=True, nogil=True, _nrt=False)
-def log_edge_probability(best_i, score, rel_i, best_j, rel_j, alpha):
-    """log P(the last edge into j is this one | a path through j): the sampler's choice
-    probability, from the forward values of its two ends (``tempered_pass``); <= 0."""
-    lp = rel_i + scaled_gap(alpha, best_i + score - best_j) - rel_j
-    return min(lp, 0.0)
 
 
 @njit(cache=True, nogil=True, _nrt=False)

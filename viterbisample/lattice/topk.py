@@ -11,8 +11,8 @@ import numpy as np
 from numba import njit
 
 from .forward import match_buffers
-from ..logmath import gumbel, truncated_gumbel
-from .marginals import forward_values, log_edge_probability
+from ..logmath import gumbel, log_edge_probability, truncated_gumbel
+from .marginals import forward_values
 from ..rng import next_uniform
 from ..trie import prefix_matches
 
