@@ -27,6 +27,7 @@ import numpy as np
 from . import lattice
 from .lattice import marginals
 from .checks import check_alpha, check_count, check_num_threads, check_seed, check_texts, check_uint64
+from .kernel_cache import direct_call
 from .logmath import LinearWeights, linear_domain_weights
 from .model import KernelArrays, Model
 from .parallel import ordered_results
@@ -34,6 +35,20 @@ from .text import pack
 
 # Below this many bytes a batch runs on the calling thread: a pool costs more than it saves.
 MIN_PARALLEL_BYTES = 1 << 16
+
+_encode_text = None  # lattice.encode_text, called without Numba's dispatch
+
+
+def _compiled_encode_text(arguments: tuple) -> Any:
+    global _encode_text
+    _encode_text = direct_call(lattice.encode_text, *arguments, b"", 0, 0, 0)
+    return _encode_text
+
+
+def _signed(v: int) -> int:
+    """An int in [0, 2**64) as the int64 with the same bits."""
+    return v - 2**64 if v > 2**63 - 1 else v
+
 # Sums over a batch (expected piece counts) are reduced over chunks of this size, in
 # order, so they are bit-identical for any number of threads.
 SUM_CHUNK_BYTES = 1 << 16
@@ -57,6 +72,7 @@ class Engine:
         self._weights_cache: dict[float, np.ndarray] = {}
         self._weights_lock = threading.Lock()
         self._id_objects: np.ndarray | None = None
+        self._text_arguments: dict[float, tuple] = {}
 
     def weights(self, alpha: float) -> np.ndarray:
         """The linear sampler's weights at ``alpha``, or an empty array where only the log
@@ -86,22 +102,41 @@ class Engine:
         )
         if status < 0:
             t = -1 - status
-            text = bytes(buf[starts[t] : ends[t]])
-            what = "Viterbi" if alpha == lattice.VITERBI else f"sampling at alpha={alpha!r}"
-            raise RuntimeError(
-                f"{what} found no path through the lattice of text {first + t} "
-                f"({text[:60]!r}{'...' if len(text) > 60 else ''}): the model does not cover it"
-            )
+            self._no_path(alpha, bytes(buf[starts[t] : ends[t]]), first + t)
 
-    def encode_one(self, buf: np.ndarray, alpha: float, seed: int, epoch: int = 0, index: int = 0) -> list[int]:
-        """The ids of one text's bytes, the text at ``index`` of a batch: the kernel call
-        of a batch without its bookkeeping."""
-        n = len(buf)
-        out = np.empty(max(n, 1), np.int32)
-        offsets = np.empty(2, np.int64)
-        self.encode_items(alpha, buf, np.zeros(1, np.int64), np.array([n], np.int64), 1, seed, epoch, index,
-                          out, offsets)
-        return out[: offsets[1]].tolist()
+    def text_arguments(self, alpha: float) -> tuple:
+        """The arguments of ``lattice.encode_text`` that come before the text, for
+        ``alpha`` (from ``kernel_alpha``): made once per alpha, so that a call on one text
+        allocates only its output."""
+        found = self._text_arguments.get(alpha)
+        if found is None:
+            m = self.model
+            rt = m.suffix_trie
+            weights = self.weights(alpha) if alpha != lattice.VITERBI else m.scores[:0]
+            found = (rt.base, rt.check, rt.value, rt.max_len, m.scores, weights, m.lengths, alpha)
+            if len(self._text_arguments) >= 16:
+                self._text_arguments.clear()
+            self._text_arguments[alpha] = found
+        return found
+
+    def encode_one(self, data: bytes, alpha: float, seed: int = 0, epoch: int = 0, index: int = 0) -> list[int]:
+        """The ids of one text's bytes, the text at ``index`` of a batch, in one kernel
+        call (``lattice.encode_text``): the per-call path of data loaders.  ``seed``,
+        ``epoch`` and ``index`` are checked ints in [0, 2**64)."""
+        arguments = self._text_arguments.get(alpha) or self.text_arguments(alpha)
+        encode_text = _encode_text or _compiled_encode_text(arguments)
+        try:
+            # The stream key's parts pass as int64 with the same bits: one signature.
+            return encode_text(*arguments, data, _signed(seed), _signed(epoch), _signed(index)).tolist()
+        except RuntimeError:
+            self._no_path(alpha, data, index)
+
+    def _no_path(self, alpha: float, text: bytes, index: int) -> None:
+        what = "Viterbi" if alpha == lattice.VITERBI else f"sampling at alpha={alpha!r}"
+        raise RuntimeError(
+            f"{what} found no path through the lattice of text {index} "
+            f"({text[:60]!r}{'...' if len(text) > 60 else ''}): the model does not cover it"
+        )
 
     def run(self, packed, first, alpha, seed, epoch, draws=1):
         """``encode_items`` over one packed batch (``text.pack``) whose first text has

@@ -193,7 +193,7 @@ def sample_distinct_batch(engine: Engine, texts: Iterable[Text], alpha: float, n
             drawn = [r for r, q in enumerate(logq) if q > -math.inf]
             paths, logq, keys = [paths[r] for r in drawn], [logq[r] for r in drawn], keys[drawn]
         if include_best:
-            best = engine.encode_one(as_array(data), kernel_alpha(None), 0)
+            best = engine.encode_one(data, kernel_alpha(None))
             if best in paths:
                 at = paths.index(best)
                 paths.insert(0, paths.pop(at))

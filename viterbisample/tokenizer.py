@@ -19,16 +19,18 @@ how the batch was split.
 from __future__ import annotations
 
 import codecs
+import math
 import threading
 from importlib import resources
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from . import calibrate, lattice, normalize, queries
+from . import calibrate, lattice, normalize, offsets, queries
 from .io import model_file
-from .checks import INT64_MAX, check_alpha, check_count, check_ids, check_memory, check_seed, check_texts, check_uint64
-from .engine import Engine, as_array, joined, kernel_alpha
+from .checks import INT64_MAX, UINT64_MAX, check_alpha, check_count, check_ids, check_memory, check_seed, check_texts, check_uint64
+from .engine import Engine, joined, kernel_alpha
+from .inputs import InputOptions, model_inputs
 from .model import DEFAULT_SPECIAL_TOKENS, Model
 from .pieces import piece_display, piece_from_display
 from .text import Text, to_bytes
@@ -57,6 +59,7 @@ class Tokenizer:
             raise TypeError(f"Tokenizer needs a Model, got {type(model).__name__}")
         self.model = model
         self._engine = Engine(model)
+        self._identity = model.normalizer.is_identity
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -193,7 +196,9 @@ class Tokenizer:
         epoch: int = 0,
         index: int = 0,
         entropy_per_byte: float | None = None,
-    ) -> list[int]:
+        extra_tokens: float | None = None,
+        return_offsets: bool = False,
+    ) -> list[int] | tuple[list[int], list[tuple[int, int]]]:
         """Token ids of ``text``: the Viterbi path, or with ``alpha`` one exact sample.
 
         The sample is drawn from the stream (seed, epoch, index, 0), so it is the one
@@ -201,17 +206,109 @@ class Tokenizer:
         epoch: a data loader's ``__getitem__`` can call ``encode(x, alpha, seed,
         epoch=e, index=i)`` and get the same samples whatever its workers and batches.
         ``seed=None`` draws a fresh seed from the OS; a given seed reproduces the sample
-        exactly, in any process.  ``entropy_per_byte`` (bits) instead of ``alpha`` samples
-        with the alpha at which this text's q_alpha has that entropy per byte
-        (``alpha_for_entropy`` on the one text).
+        exactly, in any process.  ``entropy_per_byte`` (bits) or ``extra_tokens`` instead
+        of ``alpha`` samples with the alpha calibrated on this one text
+        (``alpha_for_entropy``, ``alpha_for_length``).  ``return_offsets=True`` returns
+        ``(ids, spans)``, each token's (start, end) in ``text`` (characters of a str, bytes
+        of bytes; see ``offsets.py``).
         """
-        text = self._prepare_one(text)
-        alpha = self._alpha_or_entropy(alpha, entropy_per_byte, [text])
-        a = kernel_alpha(alpha)
-        s = check_seed(seed) if a != lattice.VITERBI else 0
-        e = check_uint64(epoch, "epoch")
-        i = check_uint64(index, "index")
-        return self._engine.encode_one(as_array(to_bytes(text)), a, s, e, i)
+        # The per-call path of data loaders: each step is the cheapest form of its check.
+        data = self._bytes_of(text)
+        e = epoch if type(epoch) is int and 0 <= epoch <= UINT64_MAX else check_uint64(epoch, "epoch")
+        i = index if type(index) is int and 0 <= index <= UINT64_MAX else check_uint64(index, "index")
+        if alpha is None and entropy_per_byte is None and extra_tokens is None:
+            ids = self._engine.encode_one(data, lattice.VITERBI)
+        else:
+            if type(alpha) is float and 0.0 <= alpha < math.inf and entropy_per_byte is extra_tokens is None:
+                a = alpha + 0.0  # -0.0 is 0.0
+            else:
+                a = kernel_alpha(self._calibrated(alpha, entropy_per_byte, extra_tokens, [data]))
+            if a == lattice.VITERBI:
+                ids = self._engine.encode_one(data, a)
+            else:
+                s = seed if type(seed) is int and 0 <= seed <= UINT64_MAX else check_seed(seed)
+                ids = self._engine.encode_one(data, a, s, e, i)
+        if return_offsets:
+            return ids, self.token_spans(text, ids)
+        return ids
+
+    def token_spans(self, text: Text, ids: Sequence[int]) -> list[tuple[int, int]]:
+        """Each token's (start, end) in ``text``, for ``ids`` that segment it (any Viterbi
+        path or sample of it): characters of a str, bytes of bytes, through the
+        normalizer; (0, 0) for special tokens.  See ``offsets.py``."""
+        data = to_bytes(text)
+        ids = check_ids(ids, self.vocab_size)
+        lengths = self.model.lengths[ids].astype(np.int64)
+        norm = self.model.normalizer
+        normalized, source = (data, None) if self._identity else norm.normalize_with_offsets(data)
+        if int(lengths.sum()) != len(normalized):
+            raise ValueError(
+                f"the ids spell {int(lengths.sum())} bytes, but the text has {len(normalized)} to segment"
+            )
+        return offsets.token_spans(lengths, source, offsets.char_of_byte(text, data))
+
+    def __call__(
+        self,
+        texts: Text | Iterable[Text],
+        alpha: float | None = None,
+        seed: int | None = None,
+        *,
+        epoch: int = 0,
+        index: int = 0,
+        add_bos: bool = False,
+        add_eos: bool = False,
+        max_length: int | None = None,
+        truncation: bool = False,
+        padding: bool | str = False,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str = "right",
+        return_tensors: str | None = None,
+        return_offsets: bool = False,
+        extra_tokens: float | None = None,
+        entropy_per_byte: float | None = None,
+        num_threads: int | None = None,
+    ) -> dict[str, Any]:
+        """Texts as model inputs: ``{"input_ids", "attention_mask"}`` (and ``"offsets"``).
+
+        The texts are encoded as ``encode_batch`` does (Viterbi, or with ``alpha`` the
+        samples keyed by (seed, epoch, index + k) for text k, so text k gets what
+        ``encode(text, alpha, seed, epoch=epoch, index=index + k)`` gives), then
+        ``inputs.model_inputs`` adds ``add_bos``/``add_eos`` tokens, truncates to
+        ``max_length`` keeping whole tokens (``truncation=True``), pads (``padding=True``
+        to the longest row, ``"max_length"``, rounded up to ``pad_to_multiple_of``) with
+        ``pad_id`` on ``padding_side``, and converts (``return_tensors`` None: lists,
+        ``"np"``: int64 arrays, ``"pt"``: PyTorch tensors).  One str gives unbatched
+        lists (a batch of one with ``return_tensors``), as Hugging Face's tokenizers do.
+        ``extra_tokens`` or ``entropy_per_byte`` instead of ``alpha`` calibrate alpha on
+        these texts (for a data set, calibrate once: ``loader.SubwordRegularization``).
+        """
+        options = self.input_options(
+            add_bos=add_bos, add_eos=add_eos, max_length=max_length, truncation=truncation, padding=padding,
+            pad_to_multiple_of=pad_to_multiple_of, padding_side=padding_side, return_tensors=return_tensors,
+        )
+        single = isinstance(texts, (str, bytes, bytearray, memoryview))
+        batch = [texts] if single else check_texts(texts)
+        if single:
+            rows = [self.encode(texts, alpha, seed, epoch=epoch, index=index, entropy_per_byte=entropy_per_byte,
+                                extra_tokens=extra_tokens)]
+        else:
+            rows = self.encode_batch(batch, alpha, seed, epoch, num_threads, index,
+                                     entropy_per_byte=entropy_per_byte, extra_tokens=extra_tokens)
+        spans = [self.token_spans(t, r) for t, r in zip(batch, rows)] if return_offsets else None
+        out = model_inputs(rows, options, spans)
+        return {k: v[0] for k, v in out.items()} if single and return_tensors is None else out
+
+    def input_options(self, *, add_bos: bool = False, add_eos: bool = False, **options: Any) -> InputOptions:
+        """``inputs.InputOptions`` with this model's bos, eos and pad ids (``ValueError``
+        when one is asked for and the model has no such token)."""
+        for flag, name, i in ((add_bos, "bos", self.bos_id), (add_eos, "eos", self.eos_id)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"add_{name} must be True or False, got {flag!r}")
+            if flag and i is None:
+                raise ValueError(f"add_{name}=True, but this model has no {name} token "
+                                 f"(special tokens: {list(self.special_tokens)})")
+        return InputOptions(bos_id=self.bos_id if add_bos else None, eos_id=self.eos_id if add_eos else None,
+                            pad_id=self.pad_id, **options)
 
     def sample(
         self,
@@ -260,6 +357,7 @@ class Tokenizer:
         first_index: int = 0,
         *,
         entropy_per_byte: float | None = None,
+        extra_tokens: float | None = None,
     ) -> list[list[int]]:
         """``encode`` of many texts, in parallel.
 
@@ -270,10 +368,11 @@ class Tokenizer:
         ``first_index`` and the samples equal those of one big batch.  ``num_threads``
         (default: all cores) never changes the output.  ``entropy_per_byte`` (bits)
         instead of ``alpha`` calibrates one alpha over this whole batch
-        (``alpha_for_entropy``); for a corpus, calibrate once on a sample and pass alpha.
+        (``alpha_for_entropy``), and ``extra_tokens`` likewise (``alpha_for_length``); for
+        a corpus, calibrate once on a sample and pass alpha.
         """
         texts = self._prepare(texts)
-        alpha = self._alpha_or_entropy(alpha, entropy_per_byte, texts, num_threads)
+        alpha = self._calibrated(alpha, entropy_per_byte, extra_tokens, texts, num_threads)
         # Each chunk becomes lists on the thread that encoded it, while others encode.
         chunks = self._engine.encoded_chunks(texts, alpha, seed, epoch, num_threads, first_index,
                                              finish=self._engine.rows)
@@ -312,6 +411,7 @@ class Tokenizer:
         first_index: int = 0,
         *,
         entropy_per_byte: float | None = None,
+        extra_tokens: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Like ``encode_batch`` but as NumPy arrays, without a Python int per token.
 
@@ -320,7 +420,7 @@ class Tokenizer:
         No texts give no ids and the offsets ``[0]``.
         """
         texts = self._prepare(texts)
-        alpha = self._alpha_or_entropy(alpha, entropy_per_byte, texts, num_threads)
+        alpha = self._calibrated(alpha, entropy_per_byte, extra_tokens, texts, num_threads)
         return joined(self._engine.encoded_chunks(texts, alpha, seed, epoch, num_threads, first_index))
 
     def sample_batch_arrays(
@@ -341,13 +441,18 @@ class Tokenizer:
         draws = _check_draws(texts, n, as_lists=False)
         return joined(self._engine.encoded_chunks(texts, a, seed, epoch, num_threads, first_index, draws))
 
-    def _alpha_or_entropy(self, alpha, entropy_per_byte, texts, num_threads=None):
-        """``alpha``, or the one calibrated on ``texts`` (already prepared)."""
-        if entropy_per_byte is None:
-            return alpha
-        if alpha is not None:
-            raise ValueError("give alpha or entropy_per_byte, not both")
-        return calibrate.alpha_for_entropy(self._engine, texts, entropy_per_byte, num_threads)
+    def _calibrated(self, alpha, entropy_per_byte, extra_tokens, texts, num_threads=None):
+        """``alpha``, or the one calibrated on ``texts`` (already prepared) for a target
+        entropy per byte or share of extra tokens."""
+        given = [name for name, v in (("alpha", alpha), ("entropy_per_byte", entropy_per_byte),
+                                      ("extra_tokens", extra_tokens)) if v is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of alpha, entropy_per_byte and extra_tokens, got {' and '.join(given)}")
+        if entropy_per_byte is not None:
+            return calibrate.alpha_for_entropy(self._engine, texts, entropy_per_byte, num_threads)
+        if extra_tokens is not None:
+            return calibrate.alpha_for_length(self._engine, texts, extra_tokens, num_threads)
+        return alpha
 
     def _prepare(self, texts: Iterable[Text]) -> list:
         """Every text's way in: through the model's normalizer (skipped when it is the
@@ -359,6 +464,15 @@ class Tokenizer:
     def _prepare_one(self, text: Text) -> Text:
         norm = self.model.normalizer
         return text if norm.is_identity else norm.normalize(to_bytes(text))
+
+    def _bytes_of(self, text: Text) -> bytes:
+        """One text's bytes after the normalizer (``_prepare_one`` then ``to_bytes``)."""
+        if type(text) is str and self._identity:
+            try:
+                return text.encode()  # where strict UTF-8 works it is what surrogateescape gives
+            except UnicodeEncodeError:
+                pass
+        return to_bytes(self._prepare_one(text))
 
     def _weights(self, alpha: float) -> np.ndarray:
         """The linear sampler's weights at ``alpha``; empty where it runs in the log domain."""

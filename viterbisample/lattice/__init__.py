@@ -17,6 +17,7 @@ from .forward import (
     backtrack,
     count_edges_items,
     encode_items,
+    encode_text,
     linear_sample_pass,
     log_partition_items,
     match_buffers,

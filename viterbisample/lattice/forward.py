@@ -287,59 +287,104 @@ def encode_items(rtrie, scores, weights, lengths, alpha, buf, starts, ends, draw
     0, or -1 - t if item t has no path (a broken invariant: a model without some single
     byte, say).
 
-    Sampling runs ``linear_sample_pass`` when ``weights`` (``logmath.linear_domain_weights``)
-    is not empty and ``tempered_pass`` otherwise, or for an item on which the linear pass
-    reports a total outside its proven domain.  Item t is ``buf[starts[t]:ends[t]]``.  The
-    outputs r = t * draws + d are written to ``out`` back to back, output r at
-    ``out[offsets[r]:offsets[r + 1]]`` (``offsets`` has room for len(starts) * draws + 1
-    entries; ``out`` for draws times the items' total length: a path never has more
-    tokens than bytes).  Sample d of item t draws from the stream
-    (seed, epoch, first_index + t, d), so it does not depend on the batch or on the
-    thread that runs it.
+    Item t is ``buf[starts[t]:ends[t]]``, encoded by ``encode_item`` as the text at index
+    ``first_index + t``.  The outputs r = t * draws + d are written to ``out`` back to
+    back, output r at ``out[offsets[r]:offsets[r + 1]]`` (``offsets`` has room for
+    len(starts) * draws + 1 entries; ``out`` for draws times the items' total length: a
+    path never has more tokens than bytes).
     """
-    rbase, rcheck, rvalue, max_len = rtrie.base, rtrie.check, rtrie.value, max(1, rtrie.max_len)
+    max_len = max(1, rtrie.max_len)
     n_items = starts.shape[0]
-    n_max = longest_item(starts, ends, 0, n_items)
-    ring = ring_size(max_len)  # per-position values: only the last positions are read
-    values = np.empty(ring, np.float64)
-    rel = np.empty(ring, np.float64)
-    bp = np.empty((draws, n_max + 1), np.int32)
-    states = np.empty(draws, np.uint64)
-    terms = np.empty(max_len, np.float64)
-    mids, mstarts = match_buffers(max_len)
-    linear = weights.shape[0] > 0
+    scratch = scratch_arrays(max_len, longest_item(starts, ends, 0, n_items), draws)
     cursor = 0
     offsets[0] = 0
     for t in range(n_items):
-        lo = starts[t]
-        hi = ends[t]
-        if alpha == VITERBI:
-            viterbi_pass(rbase, rcheck, rvalue, scores, buf, lo, hi, values, ring - 1, bp[0], mids, mstarts)
-        else:
-            for d in range(draws):
-                states[d] = stream_key(seed, epoch, first_index + np.uint64(t), np.uint64(d))
-            done = False
-            if linear:
-                log_z = linear_sample_pass(
-                    rbase, rcheck, rvalue, weights, max_len, buf, lo, hi, values, ring - 1, draws, states, bp,
-                    terms, mids,
-                )
-                done = log_z == log_z
-                if not done:  # start the same streams again
-                    for d in range(draws):
-                        states[d] = stream_key(seed, epoch, first_index + np.uint64(t), np.uint64(d))
-            if not done:
-                tempered_pass(
-                    rbase, rcheck, rvalue, scores, alpha, buf, lo, hi, values, rel, ring - 1, draws,
-                    states, bp, terms, mids, mstarts,
-                )
-        for d in range(draws):  # (Viterbi with several draws: alpha = inf, each the best path)
-            count = backtrack(bp[0 if alpha == VITERBI else d], lengths, hi - lo, out, cursor)
-            if count < 0:
-                return -1 - t
-            cursor += count
-            offsets[t * draws + d + 1] = cursor
+        cursor = encode_item(
+            rtrie.base, rtrie.check, rtrie.value, max_len, scores, weights, lengths, alpha, buf, starts[t],
+            ends[t], draws, seed, epoch, first_index + np.uint64(t), scratch, out, cursor, offsets, t * draws + 1,
+        )
+        if cursor < 0:
+            return -1 - t
     return 0
+
+
+@njit(cache=True, nogil=True)
+def encode_text(rbase, rcheck, rvalue, max_len, scores, weights, lengths, alpha, text, seed, epoch, index):
+    """``encode_items`` of one text, ``text`` (``bytes``), at ``index``, with one draw:
+    its ids as an int32 array.  Raises ``RuntimeError`` if it has no path.
+
+    The per-call path of a data loader's ``__getitem__``, so it takes what is cheapest to
+    hand over: the trie as its arrays (unpacking the ``Trie`` tuple costs more than a
+    short text's lattice), the text as ``bytes``, and ``seed``, ``epoch``, ``index`` as
+    int64 holding the bits of the uint64 stream key parts.
+    """
+    max_len = max(1, max_len)
+    n = len(text)
+    out = np.empty(n, np.int32)
+    offsets = np.empty(2, np.int64)
+    offsets[0] = 0
+    count = encode_item(rbase, rcheck, rvalue, max_len, scores, weights, lengths, alpha, text, 0, n, 1,
+                        np.uint64(seed), np.uint64(epoch), np.uint64(index), scratch_arrays(max_len, n, 1), out, 0,
+                        offsets, 1)
+    if count < 0:
+        raise RuntimeError("no path through the lattice")
+    return out[:count]
+
+
+@njit(cache=True, nogil=True)
+def scratch_arrays(max_len, longest, draws):
+    """The working arrays of ``encode_item`` for items of up to ``longest`` bytes, cut
+    from three allocations (a short text's call pays for each one)."""
+    ring = ring_size(max_len)  # per-position values: only the last positions are read
+    reals = np.empty(2 * ring + max_len, np.float64)
+    ints = np.empty(draws * (longest + 1) + max_len, np.int32)
+    wide = np.empty(draws + max_len, np.int64)
+    bp = ints[: draws * (longest + 1)].reshape((draws, longest + 1))
+    states = wide[:draws].view(np.uint64)
+    return (reals[:ring], reals[ring : 2 * ring], bp, states, reals[2 * ring :], ints[draws * (longest + 1) :],
+            wide[draws:])
+
+
+@njit(cache=True, nogil=True)
+def encode_item(rbase, rcheck, rvalue, max_len, scores, weights, lengths, alpha, buf, lo, hi, draws, seed, epoch,
+                index, scratch, out, cursor, offsets, offset_at):
+    """The Viterbi path or ``draws`` samples of ``buf[lo:hi]``, the text at ``index``:
+    written to ``out`` from ``cursor`` on, their ends to ``offsets[offset_at:]``.
+    Returns the new cursor, or ``STATUS_BAD_PATH``.
+
+    Sampling runs ``linear_sample_pass`` when ``weights`` (``logmath.linear_domain_weights``)
+    is not empty and ``tempered_pass`` otherwise, or when the linear pass reports a total
+    outside its proven domain.  Sample d draws from the stream (seed, epoch, index, d), so
+    it does not depend on the batch or on the thread that runs it.
+    """
+    values, rel, bp, states, terms, mids, mstarts = scratch
+    mask = values.shape[0] - 1
+    if alpha == VITERBI:
+        viterbi_pass(rbase, rcheck, rvalue, scores, buf, lo, hi, values, mask, bp[0], mids, mstarts)
+    else:
+        for d in range(draws):
+            states[d] = stream_key(seed, epoch, index, np.uint64(d))
+        done = False
+        if weights.shape[0] > 0:
+            log_z = linear_sample_pass(
+                rbase, rcheck, rvalue, weights, max_len, buf, lo, hi, values, mask, draws, states, bp, terms, mids,
+            )
+            done = log_z == log_z
+            if not done:  # start the same streams again
+                for d in range(draws):
+                    states[d] = stream_key(seed, epoch, index, np.uint64(d))
+        if not done:
+            tempered_pass(
+                rbase, rcheck, rvalue, scores, alpha, buf, lo, hi, values, rel, mask, draws, states, bp, terms,
+                mids, mstarts,
+            )
+    for d in range(draws):  # (Viterbi with several draws: alpha = inf, each the best path)
+        count = backtrack(bp[0 if alpha == VITERBI else d], lengths, hi - lo, out, cursor)
+        if count < 0:
+            return STATUS_BAD_PATH
+        cursor += count
+        offsets[offset_at + d] = cursor
+    return cursor
 
 
 @njit(cache=True, nogil=True)
