@@ -2,7 +2,8 @@
 
 Uses the SentencePiece model of ``bench_encode.py`` (trained once on the corpus, cached
 in ``benchmarks/.cache``) and its import, so both tokenizers search the same lattice.
-Texts are runs of corpus lines cut to 16, 128 and 1024 bytes, kept where SentencePiece's
+Texts are corpus lines as they are (a seeded sample), and runs of corpus lines cut to
+16, 128 and 1024 bytes; all kept where SentencePiece's
 normalization is only its whitespace handling; viterbisample gets them as SentencePiece
 sees them after normalizing (``sentencepiece_input``, prepared before the clock, as in
 ``bench_encode.py``), SentencePiece gets the raw text and normalizes it itself.
@@ -35,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_encode import RESULTS, find_corpus, machine_info, markdown_table, trained_model, write_atomic
+from bench_encode import RESULTS, find_corpus, machine_info, markdown_table, sample_lines, trained_model, write_atomic
 
 LENGTHS = (16, 128, 1024)
 
@@ -110,9 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     sample_args = engine.text_arguments(a)
     encode_text = direct_call(lattice.encode_text, *viterbi_args, b"", 0, 0, 0)
     results = {}
-    for size in LENGTHS:
-        count = args.texts if size < 1024 else max(1, args.texts // 4)
-        texts = texts_of_length(lines, size, count, same_input)
+    sentences = [x for x in sample_lines(lines, 0.5, args.seed + 3) if same_input(x)][: args.texts]
+    for size in ("lines", *LENGTHS):
+        if size == "lines":  # corpus lines as they are
+            texts = sentences
+        else:
+            count = args.texts if size < 1024 else max(1, args.texts // 4)
+            texts = texts_of_length(lines, size, count, same_input)
         ours = [imp.input_for(x) for x in texts]
         datas = [x.encode() for x in ours]
         # Same Viterbi ids, before any timing.
@@ -139,14 +144,17 @@ def main(argv: list[str] | None = None) -> int:
             "texts": len(texts), "viterbi_agreement": agree,
             "best_us": best, "median_us": {k: statistics.median(v) for k, v in times.items()},
         }
-        print(f"{size:5d} bytes, {len(texts)} texts ({agree} with SentencePiece's Viterbi ids): "
+        if size == "lines":
+            r = results[size]
+            r["mean_bytes"] = sum(len(x.encode()) for x in texts) / len(texts)
+        print(f"{size} bytes, {len(texts)} texts ({agree} with SentencePiece's Viterbi ids): "
               + ", ".join(f"{k} {v:.2f}" for k, v in best.items()))
 
     rows = []
     for size, r in results.items():
         b = r["best_us"]
         rows.append([
-            str(size), f"{b['vs_viterbi']:.2f}", f"{b['sp_viterbi']:.2f}", f"{b['sp_viterbi'] / b['vs_viterbi']:.2f}",
+            f"lines (mean {r['mean_bytes']:.0f})" if size == "lines" else str(size), f"{b['vs_viterbi']:.2f}", f"{b['sp_viterbi']:.2f}", f"{b['sp_viterbi'] / b['vs_viterbi']:.2f}",
             f"{b['vs_sample']:.2f}", f"{b['vs_sample_keyed']:.2f}", f"{b['sp_sample']:.2f}",
             f"{b['sp_sample'] / b['vs_sample_keyed']:.2f}", f"{b['vs_sample_keyed'] / b['vs_viterbi']:.2f}",
             f"{b['vs_viterbi'] - b['kernel_viterbi']:.2f}", f"{b['vs_sample_keyed'] - b['kernel_sample']:.2f}",

@@ -103,7 +103,6 @@ def test_model_option(infile, tmp_path, capsysbinary):
     (["encode", "{infile}", "--model", "{bad}"], b"not a valid viterbisample model"),
     (["encode", "{infile}", "--alpha", "-1"], b"--alpha must be finite and >= 0"),
     (["encode", "{infile}", "--threads", "0"], b"--threads must be >= 1"),
-    (["encode", "{infile}", "--samples", "2"], b"--samples needs --alpha"),
     (["decode", "{words}"], b"line 1: expected token ids"),
     (["decode", "{huge}"], b"line 1: token id 99999999 is out of range"),
 ])
@@ -120,6 +119,58 @@ def test_errors_are_one_line_without_traceback(infile, tmp_path, run_python, arg
     assert r.stderr.startswith(b"vsample: error:") and message in r.stderr
     assert r.stderr.count(b"\n") == 1 and b"Traceback" not in r.stderr
     assert not (tmp_path / "out.txt").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--seed", "3"], "--seed keys sampled segmentations only: give --alpha or --entropy-per-byte too"),
+    (["--epoch", "1"], "--epoch keys sampled segmentations only: give --alpha or --entropy-per-byte too"),
+    (["--epoch", "0", "--nbest", "2"], "--epoch keys sampled segmentations only"),
+    (["--samples", "2"], "--samples needs --alpha or --entropy-per-byte"),
+    (["--alpha", "0.1", "--without-replacement"], "--without-replacement needs --samples K"),
+    (["--alpha", "0.1", "--nbest", "2"], "--nbest lists the best segmentations; it does not combine with sampling"),
+    (["--alpha", "0.1", "--entropy-per-byte", "0.5"], "give --alpha or --entropy-per-byte, not both"),
+    (["--add-bos"], "--add-bos is for token files (--format npy or megatron)"),
+    (["--format", "jsonl", "--no-eod"], "--no-eod is for token files"),
+    (["--format", "ids", "--doc-sep", "blank"], "--doc-sep is for token files"),
+    (["--format", "npy"], "--format npy writes files: give -o PATH"),
+    (["--format", "megatron", "-o", "-"], "--format megatron writes files: give -o PATH (a prefix for PATH.bin"),
+    (["--format", "npy", "-o", "{out}", "--alpha", "1", "--samples", "2"],
+     "--format npy writes one segmentation per document"),
+    (["--format", "megatron", "-o", "{out}.npy"], "ends in .npy, an npy file's name: give the prefix"),
+])
+def test_options_that_do_not_go_together_are_usage_errors(infile, tmp_path, capsys, args, message):
+    """Like argparse's own errors: one line ``vsample encode: error: ...``, status 2, before
+    any output.  An option that would change nothing (a seed without sampling) is one."""
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_:
+        main(["encode", str(infile), *[a.format(out=out) for a in args]])
+    captured = capsys.readouterr()
+    assert exit_.value.code == 2 and captured.out == ""
+    assert captured.err.startswith("vsample encode: error: ") and captured.err.count("\n") == 1
+    assert message in captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
+
+
+def test_usage_errors_exit_with_2_in_a_fresh_process(infile, tmp_path, run_python):
+    r = run_python("-m", "viterbisample.cli", "encode", str(infile), "--epoch", "2")
+    assert r.returncode == 2 and r.stdout == b""
+    assert r.stderr.startswith(b"vsample encode: error: --epoch keys sampled segmentations only")
+    assert r.stderr.count(b"\n") == 1
+    model = tmp_path / "m.json"
+    r = run_python("-m", "viterbisample.cli", "train", str(infile), "--vocab-size", "300", "-o", str(model),
+                   "--seed", "1")
+    assert r.returncode == 2 and not model.exists()
+    assert r.stderr == b"vsample train: error: --seed seeds the --max-lines sample only: give --max-lines N too\n"
+
+
+def test_seed_and_epoch_still_key_samples(infile, capsysbinary, default_tok):
+    """With sampling, --seed and --epoch work as before, and their defaults are 0."""
+    def ids(*extra):
+        assert main(["encode", str(infile), "--format", "jsonl", "--alpha", "0.5", *extra]) == 0
+        return [json.loads(x)["ids"] for x in capsysbinary.readouterr().out.split(b"\n")[:-1]]
+
+    assert ids() == ids("--seed", "0", "--epoch", "0") == default_tok.encode_batch(LINES, alpha=0.5, seed=0)
+    assert ids("--seed", "5", "--epoch", "2") == default_tok.encode_batch(LINES, alpha=0.5, seed=5, epoch=2)
 
 
 def test_the_first_run_says_it_compiles_on_a_terminal(tmp_path):

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import doctest
 import io
 import os
+import re
 import signal
 import stat
 import subprocess
 import sys
 import struct
 import threading
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from viterbisample import Tokenizer
+from viterbisample import Tokenizer, lines as lines_module, progress as progress_module
+from viterbisample import token_files
 from viterbisample.cli import main
+from viterbisample.model import Model
+from viterbisample.normalize import SentencePieceNormalizer
+from viterbisample.progress import Progress
 from viterbisample.token_files import read_megatron, write_token_file
 
 
@@ -25,10 +32,10 @@ def lines(en_lines) -> list[bytes]:
     return en_lines[300:900]
 
 
-def expected_ids(tok, docs, **kw) -> list[int]:
+def expected_ids(tok, docs, bos=False, eos=True, **kw) -> list[int]:
     out: list[int] = []
     for ids in tok.encode_batch(docs, **kw):
-        out += ids + [tok.eos_id]
+        out += [tok.bos_id] * bos + ids + [tok.eos_id] * eos
     return out
 
 
@@ -59,7 +66,7 @@ def test_npy_round_trip_and_batch_independence(default_tok, lines, tmp_path, alp
 
 
 def test_megatron_layout_for_three_documents(default_tok, tmp_path):
-    docs = [b"one", b"two words", b""]
+    docs = [b"one", b"two words", b"3"]
     write_token_file(default_tok, iter(docs), tmp_path / "d", "megatron")
     magic, version, code, sizes, pointers, doc_index = read_megatron_by_hand(tmp_path / "d")
     lengths = [len(default_tok.encode(d)) + 1 for d in docs]
@@ -123,7 +130,147 @@ def test_cli_formats(default_tok, lines, tmp_path):
     assert np.load(tmp_path / "o.npy").tolist() == expected_ids(default_tok, lines[:50], alpha=0.2, seed=9)
     assert main(["encode", str(src), "--format", "megatron", "-o", str(tmp_path / "m")]) == 0
     assert read_megatron(tmp_path / "m")[0].tolist() == expected_ids(default_tok, lines[:50])
-    assert main(["encode", str(src), "--format", "npy"]) == 1  # needs -o
+    with pytest.raises(SystemExit) as exit_:  # needs -o: a usage error
+        main(["encode", str(src), "--format", "npy"])
+    assert exit_.value.code == 2
+
+
+# --- what a document is: markers around it, blank lines, names, progress ----------------
+
+DOCS = [b"one", b"two words", b"3"]
+
+
+@pytest.mark.parametrize("bos,eos", [(True, True), (True, False), (False, False)])
+def test_bos_and_eos_around_every_document(default_tok, tmp_path, bos, eos):
+    expected = expected_ids(default_tok, DOCS, bos=bos, eos=eos)
+    npy = write_token_file(default_tok, iter(DOCS), tmp_path / "t.npy", "npy", prepend_bos=bos, append_eod=eos)
+    assert np.load(tmp_path / "t.npy").tolist() == expected
+    pair = write_token_file(default_tok, iter(DOCS), tmp_path / "t", "megatron", prepend_bos=bos, append_eod=eos)
+    tokens, sizes, pointers, doc_index = read_megatron(tmp_path / "t")
+    assert tokens.tolist() == expected
+    assert sizes.tolist() == [len(default_tok.encode(d)) + bos + eos for d in DOCS]
+    assert doc_index.tolist() == [0, 1, 2, 3]
+    for start, size in zip(pointers // 2, sizes):  # each sequence is one marked document
+        sequence = tokens[start : start + size].tolist()
+        assert (sequence[0] == default_tok.bos_id) == bos and (sequence[-1] == default_tok.eos_id) == eos
+    assert npy["documents"] == pair["documents"] == 3 and npy["tokens"] == pair["tokens"] == len(expected)
+
+
+def test_a_model_without_bos_is_refused_before_anything_is_written(tmp_path, capsys):
+    no_bos = Tokenizer.from_pieces([bytes([b]) for b in range(256)] + [b"ab"], [-5.0] * 257, ["<pad>", "<eos>"])
+    message = ("the model has no <bos> or <s> special token to start each document with "
+               "(its special tokens: <pad>, <eos>)")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        write_token_file(no_bos, iter(DOCS), tmp_path / "t", "megatron", prepend_bos=True)
+    no_bos.save(tmp_path / "m.json")
+    (tmp_path / "in.txt").write_bytes(b"ab\nab\n")
+    command = ["encode", str(tmp_path / "in.txt"), "--model", str(tmp_path / "m.json"), "--format", "npy",
+               "-o", str(tmp_path / "t.npy"), "--entropy-per-byte", "0.2"]
+    assert main([*command, "--add-bos"]) == 1
+    # Before calibration reads the input, too: no "alpha = ..." line, the error alone.
+    assert capsys.readouterr().err == f"vsample: error: {message}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "m.json"]
+    assert main(command) == 0  # its <eos> is all a token file needs by default
+    assert np.load(tmp_path / "t.npy").tolist().count(no_bos.eos_id) == 2
+
+
+def test_blank_lines_are_no_documents(default_tok, tmp_path):
+    """Empty lines and lines of CRs (an empty line of a CRLF file) give no document: every
+    document k of the file is the k-th non-blank line, sampled with stream k."""
+    lines = [b"", b"first", b"", b"\r", b"second\r", b"\r\r", b"third", b""]
+    docs = [b"first", b"second\r", b"third"]
+    for alpha in (None, 0.5):
+        summary = write_token_file(default_tok, iter(lines), tmp_path / "b", "megatron", alpha=alpha, seed=2,
+                                   prepend_bos=True, batch_bytes=4)
+        tokens, sizes, _, doc_index = read_megatron(tmp_path / "b")
+        assert tokens.tolist() == expected_ids(default_tok, docs, bos=True, alpha=alpha, seed=2)
+        assert summary["documents"] == len(sizes) == 3 and doc_index.tolist() == [0, 1, 2, 3]
+        assert summary["bytes"] == sum(map(len, docs))
+    summary = write_token_file(default_tok, iter([b"", b"\r"]), tmp_path / "none.npy", "npy", prepend_bos=True)
+    assert np.load(tmp_path / "none.npy").shape == (0,) and summary["documents"] == 0
+
+
+def test_a_document_the_normalizer_empties_is_left_out(tmp_path):
+    """SentencePiece's whitespace rules leave nothing of a line of spaces: it is no
+    document, and the documents after it keep their input's sampling streams."""
+    pieces = [bytes([b]) for b in range(256)] + [b" a", b" c", b" a b"]
+    scores = [-5.0] * 256 + [-3.0, -3.0, -4.0]
+    tok = Tokenizer(Model(pieces, scores, normalizer=SentencePieceNormalizer()))
+    assert tok.encode(b"   ") == []
+    summary = write_token_file(tok, iter([b"a b", b"   ", b"c"]), tmp_path / "n", "megatron", alpha=0.5, seed=1)
+    tokens, sizes, _, doc_index = read_megatron(tmp_path / "n")
+    assert summary["documents"] == len(sizes) == 2 and doc_index.tolist() == [0, 1, 2]
+    first, third = tok.encode(b"a b", 0.5, 1, index=0), tok.encode(b"c", 0.5, 1, index=2)
+    assert tokens.tolist() == first + [tok.eos_id] + third + [tok.eos_id]
+
+
+def test_megatron_output_named_by_its_bin_or_idx_or_refused_as_npy(default_tok, tmp_path, capsysbinary):
+    """``-o out.bin`` and ``-o out.idx`` name the pair out.bin + out.idx; ``-o out.npy`` is
+    an npy name given to the wrong format: refused, nothing written."""
+    pair = [str(tmp_path / "a.bin"), str(tmp_path / "a.idx")]
+    for name in ("a.bin", "a.idx", "a"):
+        assert write_token_file(default_tok, iter(DOCS), tmp_path / name, "megatron")["files"] == pair
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "a.idx"]
+    for name in ("a.bin", "a.idx", "a"):
+        assert read_megatron(tmp_path / name)[0].tolist() == expected_ids(default_tok, DOCS)
+    with pytest.raises(ValueError, match=r"a\.npy ends in \.npy.*give the prefix .*a \(for .*a\.bin and .*a\.idx\)"):
+        write_token_file(default_tok, iter(DOCS), tmp_path / "a.npy", "megatron")
+
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"\n".join(DOCS) + b"\n")
+    assert main(["encode", str(src), "--format", "megatron", "-o", str(tmp_path / "c.bin")]) == 0
+    assert read_megatron(tmp_path / "c")[0].tolist() == expected_ids(default_tok, DOCS)
+    with pytest.raises(SystemExit) as exit_:
+        main(["encode", str(src), "--format", "megatron", "-o", str(tmp_path / "d.npy")])
+    err = capsysbinary.readouterr().err
+    assert exit_.value.code == 2 and err.count(b"\n") == 1
+    assert err.startswith(b"vsample encode: error: the Megatron prefix ") and b"d.npy ends in .npy" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "a.idx", "c.bin", "c.idx", "in.txt"]
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so that the progress line is drawn."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def shares(drawn: str) -> list[float]:
+    """The percentages of the progress lines drawn."""
+    return [float(x) for x in re.findall(r" ([0-9.]+)%", drawn)]
+
+
+def test_progress_shows_100_percent_only_at_the_end():
+    term = Terminal()
+    Progress(True, term).throughput(1001, 7, 1000)  # an input that grew while it was read
+    Progress(True, term).throughput(10, 7, None, final=True)  # of unknown size, done
+    Progress(True, term).throughput(5, 7, 1000, final=True)  # one that shrank, done
+    Progress(True, term).throughput(5, 7, None)  # unknown, running: no share at all
+    assert shares(term.getvalue()) == [99.9, 100.0, 100.0]
+
+
+@pytest.mark.parametrize("fmt", ["ids", "npy"])
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_the_progress_line_of_the_command_ends_at_100_percent(tmp_path, monkeypatch, fmt, source):
+    """On a terminal, whatever the input: blank lines, CRs, no LF at the end, stdin."""
+    data = b"\nfirst line\n\n\r\nsecond line\r\nno newline at the end"
+    src = tmp_path / "in.txt"
+    src.write_bytes(data)
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    if source == "stdin":
+        monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(data)))
+    inputs = [str(src)] if source == "file" else []
+    assert main(["encode", *inputs, "--format", fmt, "-o", str(tmp_path / f"out.{fmt}")]) == 0
+    drawn = term.getvalue()
+    assert shares(drawn)[-1] == 100.0 and max(shares(drawn)) == 100.0, drawn
+    assert drawn.endswith("\n") and "tokens" in drawn
+
+
+@pytest.mark.parametrize("module", [lines_module, progress_module, token_files])
+def test_docstring_examples(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
 
 
 # --- the pair under interruption, and outputs that are links, pipes or devices ----------

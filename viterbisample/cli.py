@@ -1,15 +1,23 @@
 """The ``vsample`` command: a thin shell over the Python API.
 
-    vsample encode [FILE ...] [--model M] [--format pieces|ids|jsonl] [--alpha A]
-                   [--seed S] [--epoch E] [--samples K] [--threads T] [-o OUT]
+    vsample encode [FILE ...] [--model M] [--format pieces|ids|jsonl|npy|megatron]
+                   [--alpha A | --entropy-per-byte BITS [--seed S] [--epoch E]]
+                   [--samples K | --nbest K] [--threads T] [-o OUT]
+                   [--add-bos] [--no-eod] [--doc-sep line|blank]
     vsample decode [FILE ...] [--model M] [-o OUT]
     vsample stats  [FILE ...] [--model M] [--alpha A] [--format text|jsonl] [--sum]
     vsample train  FILE ... --vocab-size N -o MODEL [--split none|whitespace|gpt|REGEX]
                    [--max-piece-bytes B] [--split-digits] [--split-characters]
-                   [--user-piece P ...] [--special-token T ...] [--max-lines N] [--quiet]
+                   [--user-piece P ...] [--special-token T ...] [--max-lines N [--seed S]]
+                   [--quiet]
 
 ``encode --format npy -o OUT.npy`` and ``--format megatron -o PREFIX`` write the ids of a
-whole corpus as one flat array (see ``token_files``), streaming, with a progress line.
+whole corpus as one flat array (see ``token_files``), streaming, with a progress line:
+documents are the non-blank lines (or with ``--doc-sep blank`` the blocks between blank
+lines), each followed by ``<eos>`` (unless ``--no-eod``) and with ``--add-bos`` preceded
+by ``<bos>``.  These three options are for token files only.  ``-o NAME.bin`` or
+``-o NAME.idx`` is the Megatron prefix NAME; ``-o NAME.npy`` with ``--format megatron`` is
+refused.
 
 ``encode`` also takes ``--nbest K`` (the K best segmentations), ``--samples K
 --without-replacement`` (K distinct samples) and ``--entropy-per-byte BITS`` (sample with
@@ -20,11 +28,14 @@ input that is not UTF-8 is tokenized losslessly.  One output line per input line
 output of ``encode`` (text formats) and ``decode`` ends with an LF exactly when the input
 does (a last line without LF gives an output line without LF), so ``encode --format ids |
 decode`` gives back the input byte for byte; with ``--samples K`` the K samples of a line
-are separated by tabs.  Sampled output depends only on (seed, epoch, line number), never
-on threads or batching.  ``-o`` files are written atomically.  Errors print one line to
-stderr and exit with status 1; bad usage (an unknown option, ``--alpha x``) prints one line
-``vsample CMD: error: ...`` and exits with 2.  Integers are ASCII digits; ``--alpha inf``
-is the Viterbi path; ``--threads`` is at most 1024.
+are separated by tabs.  Sampled output depends only on (seed, epoch, line number; for
+token files, document number), never on threads or batching.  ``-o`` files are written
+atomically.  Errors print one line to stderr and exit with status 1; bad usage (an unknown
+option, ``--alpha x``, options that do not go together, or one that would change nothing,
+such as ``--seed`` or ``--epoch`` without sampling) prints one line ``vsample CMD: error:
+...`` and exits with 2.  Integers are ASCII digits; ``--alpha inf`` is the Viterbi path;
+``--threads`` is at most 1024.  The progress line (on a terminal's stderr) ends at 100.0%,
+whether the input's size is known or not.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ import math
 import os
 import re
 import signal
+import stat
 import sys
 import threading
 from contextlib import contextmanager
@@ -56,11 +68,19 @@ from .checks import (
     check_real,
     check_uint64,
 )
-from .lines import BATCH_LINES, LineWriter, Tail, batches, read_lines
+from .lines import BATCH_LINES, LineWriter, Reading, batches, read_lines
 from .model import DEFAULT_SPECIAL_TOKENS, MAX_PIECE_BYTES
 from .progress import Progress
-from .token_files import write_token_file
+from .token_files import document_markers, megatron_prefix, write_token_file
 from .tokenizer import Tokenizer
+
+TOKEN_FILE_FORMATS = ("npy", "megatron")
+
+
+class _UsageError(Exception):
+    """Options that do not go together, or one that would change nothing: reported like
+    argparse's own errors, one line ``vsample CMD: error: ...`` and status 2."""
+
 
 def _check_inputs(paths: Sequence[str]) -> None:
     for p in paths:
@@ -102,15 +122,30 @@ def _formatter(tok: Tokenizer, fmt: str, key: str | None) -> Callable[[list[list
         {"ids": s, **e} for s, e in zip(segs, extra or [{}] * len(segs))]}) + "\n").encode()
 
 
-def _progress_for(args: argparse.Namespace) -> Callable[..., None]:
-    """``report(bytes_done, tokens_done, final=False)``: the encoding's progress line on a
-    terminal's stderr, unless --quiet or the output is that terminal."""
+def _input_size(paths: Sequence[str]) -> int | None:
+    """The bytes the input holds when every input is a regular file (stdin too, when it
+    is redirected from one); None when that is unknown (a pipe, a FIFO, a terminal)."""
+    if not paths:
+        try:
+            st = os.fstat(sys.stdin.fileno())
+            return st.st_size - sys.stdin.buffer.tell() if stat.S_ISREG(st.st_mode) else None
+        except (AttributeError, OSError, ValueError):  # no stdin, or not a real file (tests)
+            return None
+    sizes = [os.stat(p) for p in paths]
+    return sum(st.st_size for st in sizes) if all(stat.S_ISREG(st.st_mode) for st in sizes) else None
+
+
+def _progress_for(args: argparse.Namespace, reading: Reading) -> Callable[..., None]:
+    """``report(tokens_done, final=False)``: the encoding's progress line on a terminal's
+    stderr, unless --quiet or the output is that terminal.  Its bytes are the input's as
+    read (``reading``), LFs and blank lines included, so the share ends at the input's
+    size; ``final`` shows 100.0% (``Progress.throughput``)."""
     to_terminal = (args.output is None or args.output == "-") and sys.stdout.isatty()
-    total = sum(os.path.getsize(p) for p in args.files) if args.files else None
+    total = _input_size(args.files)
     progress = Progress(sys.stderr.isatty() and not args.quiet and not to_terminal)
 
-    def report(bytes_done: int, tokens_done: int, final: bool = False) -> None:
-        progress.throughput(bytes_done, tokens_done, total, final)
+    def report(tokens_done: int, final: bool = False) -> None:
+        progress.throughput(reading.bytes, tokens_done, total, final)
         if final:
             progress.close()
 
@@ -182,45 +217,73 @@ def _calibrate(tok: Tokenizer, lines: list[bytes], bits: float, threads: int | N
     return alpha
 
 
-def cmd_encode(args: argparse.Namespace) -> None:
+def _check_encode_usage(args: argparse.Namespace) -> None:
+    """Raise ``_UsageError`` for encode options that do not go together, or that would
+    change nothing (a pipeline that asks for samples and silently gets the Viterbi path
+    is worse than one that stops)."""
+    sampling = args.alpha is not None or args.entropy_per_byte is not None
     if args.alpha is not None and args.entropy_per_byte is not None:
-        raise ValueError("give --alpha or --entropy-per-byte, not both")
+        raise _UsageError("give --alpha or --entropy-per-byte, not both")
+    for option in ("--seed", "--epoch"):
+        if getattr(args, option[2:]) is not None and not sampling:
+            raise _UsageError(f"{option} keys sampled segmentations only: give --alpha or "
+                              "--entropy-per-byte too (without them the output is the Viterbi path)")
+    if args.samples is not None and not sampling:
+        raise _UsageError("--samples needs --alpha or --entropy-per-byte")
+    if args.without_replacement and args.samples is None:
+        raise _UsageError("--without-replacement needs --samples K")
+    if args.nbest is not None and sampling:
+        raise _UsageError("--nbest lists the best segmentations; it does not combine with sampling")
+    if args.format not in TOKEN_FILE_FORMATS:
+        given = [name for name, on in (("--add-bos", args.add_bos), ("--no-eod", args.no_eod),
+                                       ("--doc-sep", args.doc_sep is not None)) if on]
+        if given:
+            raise _UsageError(f"{given[0]} is for token files (--format npy or megatron); the text "
+                              "formats keep one output line per input line, with no markers")
+        return
+    if args.output in (None, "-"):
+        raise _UsageError(f"--format {args.format} writes files: give -o PATH"
+                          + (" (a prefix for PATH.bin and PATH.idx)" if args.format == "megatron" else ""))
+    if args.samples is not None or args.nbest is not None:
+        raise _UsageError(f"--format {args.format} writes one segmentation per document")
+    if args.format == "megatron":
+        try:
+            megatron_prefix(args.output)
+        except ValueError as exc:
+            raise _UsageError(str(exc)) from None
+
+
+def cmd_encode(args: argparse.Namespace) -> None:
+    # Values first (status 1, as the API's checks), then how the options combine (status 2).
     alpha = None if args.alpha is None else check_alpha(args.alpha, "--alpha")
     bits = None
     if args.entropy_per_byte is not None:
         bits = check_real(args.entropy_per_byte, "--entropy-per-byte")
-    sampling = alpha is not None or bits is not None
     samples = check_count(args.samples, "--samples", 1, INT64_MAX) if args.samples is not None else None
     nbest = check_count(args.nbest, "--nbest", 1, INT32_MAX) if args.nbest is not None else None
-    if samples is not None and not sampling:
-        raise ValueError("--samples needs --alpha or --entropy-per-byte")
-    if args.without_replacement and samples is None:
-        raise ValueError("--without-replacement needs --samples K")
-    if nbest is not None and (sampling or samples is not None):
-        raise ValueError("--nbest lists the best segmentations; it does not combine with sampling")
-    seed = check_uint64(args.seed, "--seed")
-    epoch = check_uint64(args.epoch, "--epoch")
+    seed = check_uint64(0 if args.seed is None else args.seed, "--seed")
+    epoch = check_uint64(0 if args.epoch is None else args.epoch, "--epoch")
     threads = None if args.threads is None else check_num_threads(args.threads, "--threads")
+    _check_encode_usage(args)
     _check_inputs(args.files)
-    if args.format in ("npy", "megatron"):
-        if args.output in (None, "-"):
-            raise ValueError(f"--format {args.format} writes files: give -o PATH"
-                             + (" (a prefix for PATH.bin and PATH.idx)" if args.format == "megatron" else ""))
-        if samples is not None or nbest is not None:
-            raise ValueError(f"--format {args.format} writes one segmentation per document")
+    if args.format in TOKEN_FILE_FORMATS:
         tok = _load_model(args.model)
-        lines = read_lines(args.files)
+        document_markers(tok, args.add_bos, not args.no_eod)  # one the model lacks: an error now
+        reading = Reading()
+        progress = _progress_for(args, reading)
+        lines = read_lines(args.files, reading)
         if bits is not None:
             head = list(itertools.islice(lines, BATCH_LINES))
             alpha = _calibrate(tok, head, bits, threads)
             lines = itertools.chain(head, lines)
-        progress = _progress_for(args)
         summary = write_token_file(
             tok, lines, args.output, args.format, alpha=alpha, seed=seed, epoch=epoch,
-            num_threads=threads, doc_sep=args.doc_sep, append_eod=not args.no_eod,
-            progress=progress,
+            num_threads=threads, doc_sep=args.doc_sep or "line", append_eod=not args.no_eod,
+            prepend_bos=args.add_bos,
+            # The share counts the input as read, not the documents' text (summary["bytes"]).
+            progress=lambda text_bytes, tokens: progress(tokens),
         )
-        progress(summary["bytes"], summary["tokens"], final=True)
+        progress(summary["tokens"], final=True)
         return
     tok = _load_model(args.model)
     key = "nbest" if nbest is not None else "samples" if samples is not None else None
@@ -242,24 +305,23 @@ def cmd_encode(args: argparse.Namespace) -> None:
             for segs in tok.sample_batch(batch, a, samples, **options):
                 yield segs, None
 
-    progress = _progress_for(args)
+    reading = Reading()
+    progress = _progress_for(args, reading)
 
     def produce(out: BinaryIO) -> None:
-        index = n_bytes = n_tokens = 0
+        index = n_tokens = 0
         a = alpha
-        tail = Tail()
         lines = LineWriter(out)  # the output ends with LF exactly when the input does
-        for batch in batches(read_lines(args.files, tail)):
+        for batch in batches(read_lines(args.files, reading)):
             if bits is not None and a is None:
                 a = _calibrate(tok, batch, bits, threads)
             rows = list(segment(batch, index, a))
             lines.write(b"".join(fmt(segs, extra) for segs, extra in rows))
             index += len(batch)
-            n_bytes += sum(map(len, batch)) + len(batch)
             n_tokens += sum(len(s) for segs, _ in rows for s in segs)
-            progress(n_bytes, n_tokens)
-        lines.finish(tail)
-        progress(n_bytes, n_tokens, final=True)
+            progress(n_tokens)
+        lines.finish(reading)
+        progress(n_tokens, final=True)
 
     _write_output(args.output, produce)
 
@@ -312,6 +374,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     from .train import train
 
+    if args.seed is not None and args.max_lines is None:
+        raise _UsageError("--seed seeds the --max-lines sample only: give --max-lines N too")
     _check_inputs(args.files)
     if args.output in (None, "-"):
         raise ValueError("vsample train writes a model file: give -o MODEL")
@@ -323,7 +387,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         whole_characters=not args.split_characters, split_digits=args.split_digits,
         user_pieces=args.user_piece or (),
         special_tokens=args.special_token if args.special_token is not None else DEFAULT_SPECIAL_TOKENS,
-        max_lines=args.max_lines, seed=args.seed, num_threads=threads,
+        max_lines=args.max_lines, seed=args.seed or 0, num_threads=threads,
         progress=False if args.quiet else None,
     )
     tok.save(args.output)
@@ -336,9 +400,9 @@ def cmd_decode(args: argparse.Namespace) -> None:
     tok = _load_model(args.model)
 
     def produce(out: BinaryIO) -> None:
-        tail = Tail()
+        reading = Reading()
         lines = LineWriter(out)  # no LF after the last line if the ids had none there
-        for number, line in enumerate(read_lines(args.files, tail), 1):
+        for number, line in enumerate(read_lines(args.files, reading), 1):
             first = line.split(b"\t", 1)[0]
             fields = first.split()
             # ASCII digits only: int() would also take "1_000", "+1" and other scripts' digits.
@@ -357,7 +421,7 @@ def cmd_decode(args: argparse.Namespace) -> None:
                 lines.write(tok.decode_bytes([int(x) for x in fields]) + b"\n")
             except ValueError as exc:
                 raise ValueError(f"line {number}: {exc}") from None
-        lines.finish(tail)
+        lines.finish(reading)
 
     _write_output(args.output, produce)
 
@@ -420,16 +484,23 @@ def build_parser() -> argparse.ArgumentParser:
     enc = sub.add_parser("encode", help="tokenize lines of text")
     enc.add_argument("files", nargs="*", help="input files (default: stdin)")
     enc.add_argument("--model", help="model file (default: the model shipped with the package)")
-    enc.add_argument("--format", choices=("pieces", "ids", "jsonl", "npy", "megatron"), default="pieces",
+    enc.add_argument("--format", choices=("pieces", "ids", "jsonl", *TOKEN_FILE_FORMATS), default="pieces",
                      help="text formats: one line per input line; npy / megatron: all ids of the "
-                     "corpus in one flat array file (-o required), an <eos> after each document")
-    enc.add_argument("--doc-sep", choices=("line", "blank"), default="line",
-                     help="npy/megatron documents: each line, or blocks separated by blank lines")
+                     "corpus in one flat array file, an <eos> after each document (-o required; "
+                     "for megatron a prefix for PREFIX.bin and PREFIX.idx: -o NAME.bin or NAME.idx "
+                     "is the prefix NAME, -o NAME.npy is refused)")
+    enc.add_argument("--doc-sep", choices=("line", "blank"),
+                     help="npy/megatron documents: each line (default), or blocks separated by "
+                     "blank lines; blank lines are never documents")
     enc.add_argument("--no-eod", action="store_true", help="npy/megatron: no <eos> after documents")
+    enc.add_argument("--add-bos", action="store_true",
+                     help="npy/megatron: the model's <bos> (or <s>) before each document")
     enc.add_argument("--alpha", type=_float,
                      help="sample with this alpha (default: Viterbi; inf is Viterbi too)")
-    enc.add_argument("--seed", type=_int, default=0, help="random seed for sampling (default 0)")
-    enc.add_argument("--epoch", type=_int, default=0, help="epoch number: a fresh sample per epoch")
+    enc.add_argument("--seed", type=_int, help="random seed for sampling (default 0; needs --alpha "
+                     "or --entropy-per-byte)")
+    enc.add_argument("--epoch", type=_int, help="epoch number: a fresh sample per epoch (default 0; "
+                     "needs --alpha or --entropy-per-byte)")
     enc.add_argument("--samples", type=_int, help="K samples per line, tab-separated")
     enc.add_argument("--without-replacement", action="store_true",
                      help="with --samples K: K distinct samples (Gumbel-top-k, exact)")
@@ -472,8 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a special token name, counted in the size (repeatable; default <pad> <bos> <eos>)")
     tr.add_argument("--max-lines", type=_int_from(1, INT64_MAX),
                     help="train on a seeded random sample of this many lines")
-    tr.add_argument("--seed", type=_int_from(0, UINT64_MAX), default=0,
-                    help="seed of the --max-lines sample (default 0)")
+    tr.add_argument("--seed", type=_int_from(0, UINT64_MAX),
+                    help="seed of the --max-lines sample (default 0; needs --max-lines)")
     tr.add_argument("--threads", type=_int_from(1, MAX_THREADS),
                     help=f"worker threads, at most {MAX_THREADS} (default: all cores)")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -526,7 +597,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # something already imported SciPy's linear algebra) the probe is told there is none.
     if "scipy.linalg" not in sys.modules:
         sys.modules["scipy.linalg.cython_blas"] = None  # type: ignore[assignment]
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if sys.stdout is None and getattr(args, "output", None) in (None, "-"):
         # Started with stdout closed (`>&-`): fail now, not after the work.
         print("vsample: error: standard output is closed; give -o FILE", file=sys.stderr)
@@ -546,6 +618,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except _Terminated as exc:
         return 128 + exc.signum  # the shell's convention for "killed by this signal"
+    except _UsageError as exc:
+        parser.exit(2, f"vsample {args.command}: error: {exc}\n")
     except (ValueError, TypeError, KeyError, OSError, RuntimeError) as exc:
         print(f"vsample: error: {exc}", file=sys.stderr)
         return 1

@@ -126,6 +126,8 @@ class Engine:
         arguments = self._text_arguments.get(alpha) or self.text_arguments(alpha)
         encode_text = _encode_text or _compiled_encode_text(arguments)
         try:
+            if alpha == lattice.VITERBI:  # no stream to key
+                return encode_text(*arguments, data, 0, 0, 0).tolist()
             # The stream key's parts pass as int64 with the same bits: one signature.
             return encode_text(*arguments, data, _signed(seed), _signed(epoch), _signed(index)).tolist()
         except RuntimeError:

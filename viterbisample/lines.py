@@ -13,17 +13,22 @@ BATCH_BYTES = 1 << 22
 BATCH_LINES = 1 << 14
 
 
-class Tail:
-    """Whether the input ended with LF: ``newline`` is False once the last line read from
-    the last file had none (set when ``read_lines`` is exhausted)."""
+class Reading:
+    """What ``read_lines`` has read so far: ``bytes``, LFs included (so that a progress
+    share ends at exactly the input's size), and ``newline``, whether the input ended
+    with LF (False once the last line read from the last file had none; set when
+    ``read_lines`` is exhausted)."""
 
     def __init__(self) -> None:
+        self.bytes = 0
         self.newline = True
 
 
-def read_lines(paths: Sequence[str], tail: Tail | None = None) -> Iterator[bytes]:
-    """Lines of the files (or stdin), without their LF; a final line without LF counts,
-    and ``tail`` records whether the input's very last line had one."""
+def read_lines(paths: Sequence[str], reading: Reading | None = None) -> Iterator[bytes]:
+    """Lines of the files (or stdin), without their LF; a final line without LF counts.
+    ``reading`` keeps count of the bytes read and records whether the input's very last
+    line had an LF."""
+    reading = reading or Reading()
     streams: Iterable[BinaryIO]
     if not paths:
         streams = [sys.stdin.buffer]
@@ -33,12 +38,13 @@ def read_lines(paths: Sequence[str], tail: Tail | None = None) -> Iterator[bytes
         line = None
         try:
             for line in f:
+                reading.bytes += len(line)
                 yield line[:-1] if line.endswith(b"\n") else line
         finally:
             if f is not sys.stdin.buffer:
                 f.close()
-        if tail is not None and line is not None:  # an empty file changes nothing
-            tail.newline = line.endswith(b"\n")
+        if line is not None:  # an empty file changes nothing
+            reading.newline = line.endswith(b"\n")
 
 
 class LineWriter:
@@ -55,8 +61,8 @@ class LineWriter:
             self.out.write(memoryview(lines)[:-1])
             self.held = lines[-1:]
 
-    def finish(self, tail: Tail) -> None:
-        if tail.newline:
+    def finish(self, reading: Reading) -> None:
+        if reading.newline:
             self.out.write(self.held)
 
 
@@ -76,17 +82,29 @@ def batches(items: Iterable[bytes], max_bytes: int = BATCH_BYTES, max_items: int
         yield batch
 
 
+def is_blank(line: bytes) -> bool:
+    """Whether a line holds no text: empty, or only CRs (an empty line of a CRLF file)."""
+    return line.strip(b"\r") == b""
+
+
 def documents(lines: Iterable[bytes], doc_sep: str = "line") -> Iterator[bytes]:
-    """Documents from lines: each line (``"line"``), or runs of non-empty lines joined
-    with LF and separated by blank lines (``"blank"``)."""
+    """Documents from lines: each line (``"line"``), or runs of lines joined with LF and
+    separated by blank lines (``"blank"``).  Blank lines (``is_blank``) are never
+    documents, so a token file holds no document that is only its markers.
+
+    >>> list(documents([b"a", b"", b"b", b"\\r", b"c"]))
+    [b'a', b'b', b'c']
+    >>> list(documents([b"a", b"b", b"", b"", b"c"], "blank"))
+    [b'a\\nb', b'c']
+    """
     if doc_sep == "line":
-        yield from lines
+        yield from (line for line in lines if not is_blank(line))
         return
     if doc_sep != "blank":
         raise ValueError(f"doc_sep must be 'line' or 'blank', got {doc_sep!r}")
     current: list[bytes] = []
     for line in lines:
-        if line.strip(b"\r") == b"":
+        if is_blank(line):
             if current:
                 yield b"\n".join(current)
                 current = []

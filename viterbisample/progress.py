@@ -42,11 +42,13 @@ class Progress:
     def throughput(self, bytes_done: int, tokens_done: int, total_bytes: int | None = None,
                    final: bool = False) -> None:
         """The live line of an encoding run: bytes (and share of ``total_bytes``), MB/s,
-        tokens and tokens/s; ``final`` shows it whatever the rate limit."""
+        tokens and tokens/s.  ``final`` marks the end of the input: the line is shown
+        whatever the rate limit, at 100.0% (total known or not); before it the share is
+        at most 99.9%, so that 100% always means done."""
         if not self.enabled or self.sink is not None or not self.tty:
             return
         dt = max(time.monotonic() - self.start, 1e-9)
-        share = f" {100 * bytes_done / total_bytes:5.1f}%" if total_bytes else ""
+        share = f" {share_percent(bytes_done, total_bytes, final):5.1f}%" if total_bytes or final else ""
         self.live(
             f"{bytes_done / 1e6:10.1f} MB{share}  {bytes_done / dt / 1e6:7.1f} MB/s  "
             f"{tokens_done:>14,} tokens  {tokens_done / dt / 1e6:6.2f} M tokens/s",
@@ -71,3 +73,18 @@ class Progress:
         self.stream.write(f"{prefix}{self._stamp()} {text}\n")
         self.stream.flush()
         self.live_shown = False
+
+
+def share_percent(done: int, total: int | None, final: bool) -> float:
+    """The share of ``total`` that ``done`` is, in percent, rounded down to 0.1: 100.0
+    when ``final``, else at most 99.9 (an input can grow while it is read, or be
+    of unknown size: ``total`` None or 0).
+
+    >>> share_percent(999, 1000, False), share_percent(1001, 1000, False), share_percent(7, None, True)
+    (99.9, 99.9, 100.0)
+    """
+    if final:
+        return 100.0
+    if not total:
+        return 0.0
+    return min(999, 1000 * done // total) / 10

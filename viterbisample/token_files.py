@@ -1,11 +1,20 @@
 """A whole corpus to one flat array of token ids on disk: ``.npy`` or Megatron's indexed pair.
 
-``write_token_file`` streams documents through ``Tokenizer.encode_batch_arrays`` in
-batches (constant memory; all cores), appends an end-of-document id after each document,
-and writes ids as uint16 when the vocabulary has at most 65536 ids, else as uint32 (npy)
-or int32 (Megatron, whose dtype table has no uint32; ids are < 2**31).  Sampled epochs
-(``alpha``, ``seed``, ``epoch``) are reproducible: document k always uses the stream
-(seed, epoch, k, 0), whatever the batch size or thread count.
+``write_token_file`` streams documents (``lines.documents``: each non-blank line, or
+blocks of lines between blank lines) through ``Tokenizer.encode_batch_arrays`` in batches
+(constant memory; all cores), puts the model's ``<eos>`` after each document (and with
+``prepend_bos`` its ``<bos>`` before it), and writes ids as uint16 when the vocabulary
+has at most 65536 ids, else as uint32 (npy) or int32 (Megatron, whose dtype table has no
+uint32; ids are < 2**31).  No document is only its markers: blank lines are no
+documents, and a document that the model's normalizer turns into nothing is left out.
+Sampled epochs (``alpha``, ``seed``, ``epoch``) are reproducible: the k-th document of
+the input (k from 0) always uses the stream (seed, epoch, k, 0), whatever the batch size
+or thread count.
+
+A Megatron pair is named by its prefix: ``PREFIX.bin`` and ``PREFIX.idx``.  A path
+ending in ``.bin`` or ``.idx`` names the pair too (``out.bin`` is the prefix ``out``,
+never ``out.bin.bin``); one ending in ``.npy`` is refused, as an npy name given to the
+wrong format (``megatron_prefix``).
 
 Files are written atomically (see ``atomic``): everything goes to a temporary folder
 ``.NAME.vsample-tmp-XXXXXXXX`` beside the destination, and is renamed into place only on
@@ -30,7 +39,7 @@ Reading the output back:
 * npy: ``np.load(path, mmap_mode="r")`` gives the flat array.
 * megatron (``PREFIX.bin`` + ``PREFIX.idx``): ``read_megatron(PREFIX)`` below, or the
   Megatron-LM / NeMo ``IndexedDataset`` / ``MMapIndexedDataset`` loaders.  Here a
-  sequence is a document including its end-of-document id, so sequence k is document k.
+  sequence is a document including its markers, so sequence k is document k.
 
 The ``.idx`` layout (all little-endian): the 9 bytes ``MMIDIDX\\x00\\x00``; uint64
 version = 1; uint8 dtype code (8 = uint16, 4 = int32); uint64 number of sequences S;
@@ -78,22 +87,25 @@ def write_token_file(
     num_threads: int | None = None,
     doc_sep: str = "line",
     append_eod: bool = True,
+    prepend_bos: bool = False,
     progress: Callable[[int, int], None] | None = None,
     batch_bytes: int = 1 << 22,
 ) -> dict:
-    """Tokenize ``lines`` into ``path`` (npy) or ``path.bin`` + ``path.idx`` (megatron).
+    """Tokenize ``lines`` into ``path`` (npy) or ``PREFIX.bin`` + ``PREFIX.idx`` (megatron,
+    ``PREFIX = megatron_prefix(path)``).
 
-    Returns a summary: documents, tokens, bytes of text, dtype and the files written.
-    ``progress(bytes_done, tokens_done)`` is called after each batch.
+    Returns a summary: documents and tokens written, bytes of their text, dtype and the
+    files written.  ``progress(bytes_done, tokens_done)`` is called after each batch.
+    Raises ``ValueError`` before anything is written when the model lacks a marker asked
+    for (``document_markers``) or a Megatron path ends in ``.npy``.
     """
     if fmt not in ("npy", "megatron"):
         raise ValueError(f"fmt must be 'npy' or 'megatron', got {fmt!r}")
-    eod = tok.eos_id
-    if append_eod and eod is None:
-        raise ValueError("the model has no <eos> special token to mark the end of documents")
+    bos, eos = document_markers(tok, prepend_bos, append_eod)
+    markers = (bos is not None) + (eos is not None)  # ids added to each document
     small = tok.vocab_size <= 65536
     dtype = np.dtype(np.uint16 if small else (np.uint32 if fmt == "npy" else np.int32))
-    path = Path(path)
+    path = Path(path) if fmt == "npy" else megatron_prefix(path)
     finals = [path] if fmt == "npy" else [Path(f"{path}.bin"), Path(f"{path}.idx")]
     for final in finals:
         check_output_folder(final)
@@ -102,7 +114,8 @@ def write_token_file(
     # for a FIFO or a device (no such folder: /dev is not ours), in the temporary folder.
     beside = Path(tempfile.gettempdir(), path.name) if data_dest.write_through else data_dest.path
     stage = temp_path(beside)  # created inside the try below, so a signal cannot orphan it
-    n_docs = n_tokens = n_bytes = 0
+    n_read = 0  # documents of the input: the next one's sampling stream
+    n_docs = n_tokens = n_bytes = 0  # what the file holds
     kept = None
     if fmt == "megatron":
         recover_megatron(path)  # an earlier write killed half way
@@ -116,22 +129,17 @@ def write_token_file(
             for batch in batches(documents(lines, doc_sep), batch_bytes, None):
                 ids, offsets = tok.encode_batch_arrays(
                     batch, alpha=alpha, seed=seed, epoch=epoch, num_threads=num_threads,
-                    first_index=n_docs,
+                    first_index=n_read,
                 )
+                n_read += len(batch)
                 lengths = np.diff(offsets)
-                if append_eod:
-                    out = np.empty(len(ids) + len(batch), dtype)
-                    ends = offsets[1:] + np.arange(len(batch))  # where each EOD goes
-                    mask = np.ones(len(out), bool)
-                    mask[ends] = False
-                    out[mask] = ids
-                    out[ends] = eod
-                    lengths = lengths + 1
-                else:
-                    out = ids.astype(dtype)
+                if not lengths.all():  # the normalizer left nothing of these documents
+                    batch = [doc for doc, n in zip(batch, lengths) if n]
+                    lengths = lengths[lengths > 0]
+                out = _with_markers(ids, lengths, bos, eos, dtype)
                 data.write(out.tobytes())
-                sizes.write(lengths.astype(np.int32).tobytes())
-                n_docs += len(batch)
+                sizes.write((lengths + markers).astype(np.int32).tobytes())
+                n_docs += len(lengths)
                 n_tokens += len(out)
                 n_bytes += sum(map(len, batch))
                 if progress is not None:
@@ -168,6 +176,66 @@ def write_token_file(
             "files": [str(f) for f in finals]}
 
 
+def document_markers(tok: Tokenizer, prepend_bos: bool, append_eod: bool) -> tuple[int | None, int | None]:
+    """(bos id or None, eos id or None): the ids put around each document.  Raises
+    ``ValueError`` when the model has no such special token, naming the ones it has."""
+    def missing(names: str, role: str) -> ValueError:
+        has = ", ".join(tok.special_tokens) or "none"
+        return ValueError(f"the model has no {names} special token to {role} each document "
+                          f"with (its special tokens: {has})")
+
+    bos = tok.bos_id if prepend_bos else None
+    if prepend_bos and bos is None:
+        raise missing("<bos> or <s>", "start")
+    eos = tok.eos_id if append_eod else None
+    if append_eod and eos is None:
+        raise missing("<eos> or </s>", "end")
+    return bos, eos
+
+
+def megatron_prefix(path: str | os.PathLike) -> Path:
+    """The prefix of a Megatron pair named by ``path``: the path itself, or without its
+    ``.bin`` or ``.idx``, the name of one file of the pair.  A ``.npy`` path is refused:
+    it is an npy file's name, and ``.npy.bin`` would surprise.
+
+    >>> str(megatron_prefix("data/train.bin")), str(megatron_prefix("data/train"))
+    ('data/train', 'data/train')
+    """
+    path = Path(path)
+    if path.suffix in (".bin", ".idx"):
+        return path.with_suffix("")
+    if path.suffix == ".npy":
+        raise ValueError(f"the Megatron prefix {path} ends in .npy, an npy file's name: give the "
+                         f"prefix {path.with_suffix('')} (for {path.with_suffix('.bin')} and "
+                         f"{path.with_suffix('.idx')}), or write npy")
+    return path
+
+
+def _with_markers(ids: np.ndarray, lengths: np.ndarray, bos: int | None, eos: int | None,
+                  dtype: np.dtype) -> np.ndarray:
+    """The ids of documents of these ``lengths``, back to back, each between ``bos`` and
+    ``eos`` (either None for none), as ``dtype``.
+
+    >>> _with_markers(np.array([7, 8, 9]), np.array([2, 1]), 1, 2, np.dtype(np.uint16)).tolist()
+    [1, 7, 8, 2, 1, 9, 2]
+    """
+    markers = (bos is not None) + (eos is not None)
+    if not markers:
+        return ids.astype(dtype)
+    ends = np.cumsum(lengths + markers)  # one past each document, its markers included
+    out = np.empty(len(ids) + markers * len(lengths), dtype)
+    text = np.ones(len(out), bool)
+    if bos is not None:
+        starts = ends - lengths - markers
+        out[starts] = bos
+        text[starts] = False
+    if eos is not None:
+        out[ends - 1] = eos
+        text[ends - 1] = False
+    out[text] = ids
+    return out
+
+
 def _previous_pair(idx_path: Path) -> Path:
     """The folder that holds hard links to the pair a write is replacing."""
     return idx_path.parent / f".{idx_path.name}.vsample-previous"
@@ -199,6 +267,7 @@ def recover_megatron(prefix: str | os.PathLike) -> None:
     """Finish a Megatron write that was killed half way (module docstring): if the new
     ``.idx`` never arrived, the kept old pair is put back (``.bin`` first); either way
     the kept links are removed.  Does nothing when no write was interrupted."""
+    prefix = megatron_prefix(prefix)
     idx_dest = destination(Path(f"{prefix}.idx"))
     kept = _previous_pair(idx_dest.path)
     if not kept.is_dir():
@@ -254,9 +323,11 @@ def _write_megatron_index(idx_path: Path, sizes_path: Path, dtype: np.dtype, n_d
 def read_megatron(prefix: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Read a Megatron indexed pair: (tokens memmap, sizes, pointers, document index).
 
-    Raises ``ValueError`` when the ``.idx`` is malformed or the ``.bin`` is not the one it
+    ``prefix`` may also name the ``.bin`` or the ``.idx`` (``megatron_prefix``).  Raises
+    ``ValueError`` when the ``.idx`` is malformed or the ``.bin`` is not the one it
     describes, and ``FileNotFoundError`` when a file of the pair is missing.
     """
+    prefix = megatron_prefix(prefix)
     idx_path, bin_path = Path(f"{prefix}.idx"), Path(f"{prefix}.bin")
     recover_megatron(prefix)
     try:

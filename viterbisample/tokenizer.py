@@ -447,7 +447,7 @@ class Tokenizer:
         given = [name for name, v in (("alpha", alpha), ("entropy_per_byte", entropy_per_byte),
                                       ("extra_tokens", extra_tokens)) if v is not None]
         if len(given) > 1:
-            raise ValueError(f"give one of alpha, entropy_per_byte and extra_tokens, got {' and '.join(given)}")
+            raise ValueError(f"give one of alpha, entropy_per_byte and extra_tokens, not both {given[0]} and {given[1]}")
         if entropy_per_byte is not None:
             return calibrate.alpha_for_entropy(self._engine, texts, entropy_per_byte, num_threads)
         if extra_tokens is not None:
