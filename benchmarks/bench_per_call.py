@@ -107,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
           f"sentencepiece {info['sentencepiece']}")
     a = args.alpha
     engine = tok._engine
-    viterbi_args = engine.text_arguments(lattice.VITERBI)
-    sample_args = engine.text_arguments(a)
-    encode_text = direct_call(lattice.encode_text, *viterbi_args, b"", 0, 0, 0)
+    viterbi_model = engine.text_model(lattice.VITERBI)
+    sample_model = engine.text_model(a)
+    room = lattice.text_room(tok.model.suffix_trie.max_len, 1 << 16)
+    encode_text = direct_call(lattice.encode_text, *viterbi_model, b"", 0, 0, 0, *room)
     results = {}
     sentences = [x for x in sample_lines(lines, 0.5, args.seed + 3) if same_input(x)][: args.texts]
     for size in ("lines", *LENGTHS):
@@ -127,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             "vs_viterbi": (lambda x: tok.encode(x), ours),
             "vs_sample": (lambda x: tok.encode(x, a), ours),
             "vs_sample_keyed": (lambda kx: tok.encode(kx[1], a, 1234, epoch=3, index=kx[0]), keyed),
-            "kernel_viterbi": (lambda d: encode_text(*viterbi_args, d, 0, 0, 0), datas),
-            "kernel_sample": (lambda d: encode_text(*sample_args, d, 1234, 3, 0), datas),
+            "kernel_viterbi": (lambda d: encode_text(*viterbi_model, d, 0, 0, 0, *room), datas),
+            "kernel_sample": (lambda d: encode_text(*sample_model, d, 1234, 3, 0, *room), datas),
             "sp_viterbi": (lambda x: sp.encode(x), texts),
             "sp_sample": (lambda x: sp.encode(x, enable_sampling=True, alpha=a, nbest_size=-1), texts),
         }

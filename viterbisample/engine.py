@@ -26,7 +26,7 @@ import numpy as np
 
 from . import lattice
 from .lattice import marginals
-from .checks import check_alpha, check_count, check_num_threads, check_seed, check_texts, check_uint64
+from .checks import INT64_MAX, check_alpha, check_count, check_num_threads, check_seed, check_texts, check_uint64
 from .kernel_cache import direct_call
 from .logmath import LinearWeights, linear_domain_weights
 from .model import KernelArrays, Model
@@ -35,23 +35,20 @@ from .text import pack
 
 # Below this many bytes a batch runs on the calling thread: a pool costs more than it saves.
 MIN_PARALLEL_BYTES = 1 << 16
-
-_encode_text = None  # lattice.encode_text, called without Numba's dispatch
-
-
-def _compiled_encode_text(arguments: tuple) -> Any:
-    global _encode_text
-    _encode_text = direct_call(lattice.encode_text, *arguments, b"", 0, 0, 0)
-    return _encode_text
-
-
-def _signed(v: int) -> int:
-    """An int in [0, 2**64) as the int64 with the same bits."""
-    return v - 2**64 if v > 2**63 - 1 else v
-
 # Sums over a batch (expected piece counts) are reduced over chunks of this size, in
 # order, so they are bit-identical for any number of threads.
 SUM_CHUNK_BYTES = 1 << 16
+
+_encode_text = None  # lattice.encode_text, called without Numba's dispatch
+# encode_one keeps its buffers per thread for texts up to this many bytes (about 9 MB).
+ONE_TEXT_ROOM = 1 << 20
+
+
+def _compiled_encode_text() -> Any:
+    global _encode_text
+    out, work = lattice.text_room(1, 1)
+    _encode_text = direct_call(lattice.encode_text, out, work[:1], b"", 0, 0, 0, out, work)
+    return _encode_text
 
 
 def kernel_alpha(alpha: Any) -> float:
@@ -72,7 +69,8 @@ class Engine:
         self._weights_cache: dict[float, np.ndarray] = {}
         self._weights_lock = threading.Lock()
         self._id_objects: np.ndarray | None = None
-        self._text_arguments: dict[float, tuple] = {}
+        self._text_models: dict[float, tuple] = {}
+        self._rooms = threading.local()  # encode_one's buffers, one set per thread
 
     def weights(self, alpha: float) -> np.ndarray:
         """The linear sampler's weights at ``alpha``, or an empty array where only the log
@@ -104,34 +102,51 @@ class Engine:
             t = -1 - status
             self._no_path(alpha, bytes(buf[starts[t] : ends[t]]), first + t)
 
-    def text_arguments(self, alpha: float) -> tuple:
-        """The arguments of ``lattice.encode_text`` that come before the text, for
-        ``alpha`` (from ``kernel_alpha``): made once per alpha, so that a call on one text
-        allocates only its output."""
-        found = self._text_arguments.get(alpha)
+    def text_model(self, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        """``lattice.text_model`` of this model at ``alpha`` (from ``kernel_alpha``), made
+        once per alpha."""
+        found = self._text_models.get(alpha)
         if found is None:
             m = self.model
-            rt = m.suffix_trie
             weights = self.weights(alpha) if alpha != lattice.VITERBI else m.scores[:0]
-            found = (rt.base, rt.check, rt.value, rt.max_len, m.scores, weights, m.lengths, alpha)
-            if len(self._text_arguments) >= 16:
-                self._text_arguments.clear()
-            self._text_arguments[alpha] = found
+            found = lattice.text_model(m.suffix_trie, m.scores, weights, m.lengths, alpha)
+            if len(self._text_models) >= 16:
+                self._text_models.clear()
+            self._text_models[alpha] = found
         return found
 
     def encode_one(self, data: bytes, alpha: float, seed: int = 0, epoch: int = 0, index: int = 0) -> list[int]:
         """The ids of one text's bytes, the text at ``index`` of a batch, in one kernel
         call (``lattice.encode_text``): the per-call path of data loaders.  ``seed``,
         ``epoch`` and ``index`` are checked ints in [0, 2**64)."""
-        arguments = self._text_arguments.get(alpha) or self.text_arguments(alpha)
-        encode_text = _encode_text or _compiled_encode_text(arguments)
+        ints, reals = self._text_models.get(alpha) or self.text_model(alpha)
+        room = getattr(self._rooms, "room", None)
+        if room is None or room[2] < len(data):
+            room = self._new_room(len(data))
+        out, work, _ = room
         try:
             if alpha == lattice.VITERBI:  # no stream to key
-                return encode_text(*arguments, data, 0, 0, 0).tolist()
+                return out[: (_encode_text or _compiled_encode_text())(ints, reals, data, 0, 0, 0, out, work)].tolist()
             # The stream key's parts pass as int64 with the same bits: one signature.
-            return encode_text(*arguments, data, _signed(seed), _signed(epoch), _signed(index)).tolist()
+            if seed > INT64_MAX:
+                seed -= 2**64
+            if epoch > INT64_MAX:
+                epoch -= 2**64
+            if index > INT64_MAX:
+                index -= 2**64
+            count = (_encode_text or _compiled_encode_text())(ints, reals, data, seed, epoch, index, out, work)
+            return out[:count].tolist()
         except RuntimeError:
-            self._no_path(alpha, data, index)
+            self._no_path(alpha, data, index % 2**64)
+
+    def _new_room(self, size: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """``lattice.text_room`` for texts of at least ``size`` bytes, with that size:
+        kept as this thread's own up to ``ONE_TEXT_ROOM`` bytes, new for each text beyond."""
+        size = max(size, 4096)
+        room = (*lattice.text_room(self.model.suffix_trie.max_len, size), size)
+        if size <= ONE_TEXT_ROOM:
+            self._rooms.room = room
+        return room
 
     def _no_path(self, alpha: float, text: bytes, index: int) -> None:
         what = "Viterbi" if alpha == lattice.VITERBI else f"sampling at alpha={alpha!r}"

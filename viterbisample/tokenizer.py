@@ -213,7 +213,10 @@ class Tokenizer:
         of bytes; see ``offsets.py``).
         """
         # The per-call path of data loaders: each step is the cheapest form of its check.
-        data = self._bytes_of(text)
+        try:
+            data = text.encode() if type(text) is str and self._identity else self._bytes_of(text)
+        except UnicodeEncodeError:  # a lone surrogate: surrogateescape, or a clear error
+            data = self._bytes_of(text)
         e = epoch if type(epoch) is int and 0 <= epoch <= UINT64_MAX else check_uint64(epoch, "epoch")
         i = index if type(index) is int and 0 <= index <= UINT64_MAX else check_uint64(index, "index")
         if alpha is None and entropy_per_byte is None and extra_tokens is None:
@@ -466,12 +469,8 @@ class Tokenizer:
         return text if norm.is_identity else norm.normalize(to_bytes(text))
 
     def _bytes_of(self, text: Text) -> bytes:
-        """One text's bytes after the normalizer (``_prepare_one`` then ``to_bytes``)."""
-        if type(text) is str and self._identity:
-            try:
-                return text.encode()  # where strict UTF-8 works it is what surrogateescape gives
-            except UnicodeEncodeError:
-                pass
+        """One text's bytes after the normalizer (``_prepare_one`` then ``to_bytes``).
+        (Where strict UTF-8 works, ``str.encode()`` gives what surrogateescape gives.)"""
         return to_bytes(self._prepare_one(text))
 
     def _weights(self, alpha: float) -> np.ndarray:

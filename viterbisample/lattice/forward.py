@@ -308,41 +308,89 @@ def encode_items(rtrie, scores, weights, lengths, alpha, buf, starts, ends, draw
     return 0
 
 
+def text_model(rtrie, scores, weights, lengths, alpha):
+    """What ``encode_text`` takes of a model at one alpha, packed into two arrays:
+    int32 ``[trie size, number of ids, longest piece, base, check, value, lengths]`` and
+    float64 ``[alpha, scores, weights]``.
+
+    Handing an argument to a compiled function costs about 45 ns (an array more), as much
+    as a few bytes of lattice: a data loader's call on one short text pays less for two
+    arrays than for the eight they hold.
+    """
+    size = len(rtrie.base)
+    if len(rtrie.check) != size or len(rtrie.value) != size:
+        raise ValueError("the trie's arrays differ in length")
+    ints = np.concatenate([np.array([size, len(scores), rtrie.max_len], np.int64), rtrie.base, rtrie.check,
+                           rtrie.value, lengths]).astype(np.int32)
+    reals = np.concatenate([np.array([alpha], np.float64), scores, weights])
+    return ints, reals
+
+
+def text_room(max_len, size):
+    """The buffers ``encode_text`` writes in for texts of up to ``size`` bytes of a model
+    whose longest piece has ``max_len`` bytes: int32 ``out`` (the ids, then the
+    back-pointers and matches) and float64 ``work`` (per-position values, then int64
+    stream state, matches and offsets).  A caller keeps them from call to call:
+    allocating them costs a short text more than its lattice."""
+    max_len = max(1, max_len)
+    out = np.empty(2 * size + 1 + max_len, np.int32)
+    work = np.empty(2 * ring_size(max_len) + max_len + 1 + max_len + 2, np.float64)
+    return out, work
+
+
 @njit(cache=True, nogil=True)
-def encode_text(rbase, rcheck, rvalue, max_len, scores, weights, lengths, alpha, text, seed, epoch, index):
-    """``encode_items`` of one text, ``text`` (``bytes``), at ``index``, with one draw:
-    its ids as an int32 array.  Raises ``RuntimeError`` if it has no path.
+def encode_text(ints, reals, text, seed, epoch, index, out, work):
+    """``encode_items`` of one text, ``text`` (``bytes``), at ``index``, with one draw,
+    for the model ``text_model`` packed: writes its ids to the start of ``out`` and
+    returns how many.  ``out`` and ``work`` are ``text_room``'s buffers for at least
+    ``len(text)`` bytes.  Raises ``RuntimeError`` if the text has no path.
 
     The per-call path of a data loader's ``__getitem__``, so it takes what is cheapest to
-    hand over: the trie as its arrays (unpacking the ``Trie`` tuple costs more than a
-    short text's lattice), the text as ``bytes``, and ``seed``, ``epoch``, ``index`` as
-    int64 holding the bits of the uint64 stream key parts.
+    hand over: the packed model, the text as ``bytes``, ``seed``, ``epoch`` and ``index``
+    as int64 holding the bits of the uint64 stream key parts, and buffers the caller
+    keeps: it allocates nothing.
     """
-    max_len = max(1, max_len)
+    size, n_ids, max_len = ints[0], ints[1], max(1, ints[2])
+    rbase = ints[3 : 3 + size]
+    rcheck = ints[3 + size : 3 + 2 * size]
+    rvalue = ints[3 + 2 * size : 3 + 3 * size]
+    lengths = ints[3 + 3 * size : 3 + 3 * size + n_ids]
+    alpha = reals[0]
+    scores = reals[1 : 1 + n_ids]
+    weights = reals[1 + n_ids :]
     n = len(text)
-    out = np.empty(n, np.int32)
-    offsets = np.empty(2, np.int64)
+    values_end = 2 * ring_size(max_len) + max_len
+    wide = work[values_end:].view(np.int64)  # 1 stream state, max_len match starts, 2 offsets
+    offsets = wide[1 + max_len : 3 + max_len]
     offsets[0] = 0
+    scratch = cut_scratch(work[:values_end], out[n:], wide, max_len, n, 1)
     count = encode_item(rbase, rcheck, rvalue, max_len, scores, weights, lengths, alpha, text, 0, n, 1,
-                        np.uint64(seed), np.uint64(epoch), np.uint64(index), scratch_arrays(max_len, n, 1), out, 0,
-                        offsets, 1)
+                        np.uint64(seed), np.uint64(epoch), np.uint64(index), scratch, out, 0, offsets, 1)
     if count < 0:
         raise RuntimeError("no path through the lattice")
-    return out[:count]
+    return count
 
 
 @njit(cache=True, nogil=True)
 def scratch_arrays(max_len, longest, draws):
     """The working arrays of ``encode_item`` for items of up to ``longest`` bytes, cut
-    from three allocations (a short text's call pays for each one)."""
+    from three allocations (``cut_scratch``)."""
     ring = ring_size(max_len)  # per-position values: only the last positions are read
-    reals = np.empty(2 * ring + max_len, np.float64)
-    ints = np.empty(draws * (longest + 1) + max_len, np.int32)
-    wide = np.empty(draws + max_len, np.int64)
-    bp = ints[: draws * (longest + 1)].reshape((draws, longest + 1))
+    return cut_scratch(np.empty(2 * ring + max_len, np.float64), np.empty(draws * (longest + 1) + max_len, np.int32),
+                       np.empty(draws + max_len, np.int64), max_len, longest, draws)
+
+
+@njit(cache=True, nogil=True)
+def cut_scratch(reals, ints, wide, max_len, longest, draws):
+    """``encode_item``'s working arrays as views of three buffers: ``reals`` of
+    2 ring_size(max_len) + max_len floats, ``ints`` of draws (longest + 1) + max_len
+    int32 and ``wide`` of draws + max_len int64 (each may be longer)."""
+    ring = ring_size(max_len)
+    rows = draws * (longest + 1)
+    bp = ints[:rows].reshape((draws, longest + 1))
     states = wide[:draws].view(np.uint64)
-    return (reals[:ring], reals[ring : 2 * ring], bp, states, reals[2 * ring :], ints[draws * (longest + 1) :],
-            wide[draws:])
+    return (reals[:ring], reals[ring : 2 * ring], bp, states, reals[2 * ring : 2 * ring + max_len],
+            ints[rows : rows + max_len], wide[draws : draws + max_len])
 
 
 @njit(cache=True, nogil=True)
