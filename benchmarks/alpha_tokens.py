@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     imp = import_sentencepiece(model_path)
     models = {
         "default model (32000 ids, byte-level)": (Tokenizer.default(), sample),
-        f"SentencePiece {args.vocab_size}, imported": (imp.tokenizer, [imp.input_for(x) for x in sample]),
+        f"SentencePiece {args.vocab_size}, imported": (imp.tokenizer, sample),
     }
     results = {}
     for name, (tok, texts) in models.items():

@@ -359,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
+    from viterbisample import Tokenizer
     from viterbisample.io.sentencepiece import import_sentencepiece
+    from viterbisample.model import Model
 
     try:
         import sentencepiece as spm
@@ -371,8 +373,12 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     imp = import_sentencepiece(model_path)
-    tok = imp.tokenizer
     load_seconds = time.perf_counter() - t0
+    # The imported tokenizer normalizes as SentencePiece does (``normalized`` rows); the
+    # other rows time the same pieces and scores on input normalized beforehand.
+    normalizing = imp.tokenizer
+    m = normalizing.model
+    tok = Tokenizer(Model(m.pieces, m.piece_scores, m.special_tokens))
 
     train_mb = sum(len(x.encode("utf-8")) + 1
                    for x in sample_lines(all_lines, args.train_mb, args.seed)) / 1e6
@@ -450,6 +456,12 @@ def main(argv: list[str] | None = None) -> int:
         dict(key="vs_viterbi_prep", who="viterbisample",
              what="Viterbi, `encode_batch_arrays` incl. `sentencepiece_input`", threads=1,
              fn=lambda: tok.encode_batch_arrays([imp.input_for(x) for x in lines], num_threads=1)),
+        dict(key="vs_viterbi_normalized", who="viterbisample",
+             what="Viterbi, `encode_batch_arrays` of the lines, normalized by the imported model", threads=1,
+             fn=lambda: normalizing.encode_batch_arrays(lines, num_threads=1)),
+        dict(key="vs_sample_normalized", who="viterbisample",
+             what=f"sample alpha={a:g}, `encode_batch_arrays` of the lines, normalized by the imported model",
+             threads=1, fn=lambda: normalizing.encode_batch_arrays(lines, alpha=a, num_threads=1)),
         dict(key="vs_viterbi_all", who="viterbisample", what="Viterbi, `encode_batch_arrays`",
              threads=threads, fn=lambda: tok.encode_batch_arrays(ours_in)),
         dict(key="vs_viterbi_lists_all", who="viterbisample", what="Viterbi, `encode_batch` (lists)",

@@ -8,14 +8,13 @@ reader of the protobuf wire format that keeps only what a Unigram tokenizer need
   3 CONTROL, 4 USER_DEFINED, 5 UNUSED, 6 BYTE;
 * from ``TrainerSpec`` (field 2): model_type (3), byte_fallback (35),
   treat_whitespace_as_suffix (24);
-* from ``NormalizerSpec`` (field 3): name (1), add_dummy_prefix (3),
-  remove_extra_whitespaces (4), escape_whitespaces (5).
+* from ``NormalizerSpec`` (field 3): name (1), precompiled_charsmap (2),
+  add_dummy_prefix (3), remove_extra_whitespaces (4), escape_whitespaces (5).
 
 Every other field is skipped.  A file that is empty, truncated or not a ModelProto raises
 ``ValueError`` naming the file, the byte offset and the problem; nothing here can crash.
-What it leaves out: the precompiled normalization character map (NFKC and friends) is not
-applied, and BPE, WORD and CHAR models are refused (only Unigram models are Viterbi
-models).
+What it leaves out: the denormalizer spec (a map SentencePiece applies when decoding), and
+BPE, WORD and CHAR models, which are refused (only Unigram models are Viterbi models).
 
 How pieces are mapped (SentencePiece's own encoder is the reference)
 ------------------------------------------------------------------
@@ -45,17 +44,20 @@ How pieces are mapped (SentencePiece's own encoder is the reference)
   NORMAL piece that is a single byte keeps its own, higher score.
 * Scores are float64 (the float32 values, exactly).
 
-Input normalization differs
----------------------------
-SentencePiece normalizes text before it segments it: by default (``nmt_nfkc``) it applies
-NFKC and a few extra mappings, removes leading, trailing and repeated spaces, adds a
-dummy prefix ``▁`` and writes every space as ``▁``.  viterbisample does not normalize.
-The input equivalent to SentencePiece's for a text ``t`` is ``sentencepiece_input(t)``:
-``" " + t`` with runs of spaces collapsed and the ends stripped (for plain text with
-single spaces, just ``" " + t``).  NFKC is not applied: on text that NFKC changes
-(full-width forms, ligatures, compatibility characters) the two tokenizers see different
-input.  ``sp.normalize(t) == sentencepiece_input(t).replace(" ", "▁")`` tells whether a
-text is affected.
+Input normalization
+-------------------
+The imported model normalizes text as SentencePiece does before it segments it
+(``normalize.SentencePieceNormalizer``, recorded in the model file): the user-defined
+pieces are protected, the precompiled character map is applied (by default ``nmt_nfkc``:
+NFKC and a few extra mappings), leading, trailing and repeated spaces are removed, a dummy
+prefix is added, and SentencePiece's ``▁`` comes out as the space byte, the way the pieces
+spell it.  So ``tokenizer.encode(text)`` segments the text SentencePiece segments, and the
+tokens spell ``sp.normalize(text)`` with ``▁`` written as a space.  Decoding gives that
+normalized text back, dummy space included, not the original text (the normalizer's
+``normalize_with_offsets`` says where each byte came from).
+
+``sentencepiece_input(t)`` is the whitespace part of that alone (no character map), with
+spaces kept as spaces; the tokenizer does not need it.
 
 >>> sentencepiece_input("  Hello   world ")
 ' Hello world'
@@ -63,6 +65,7 @@ text is affected.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import struct
@@ -73,6 +76,7 @@ import numpy as np
 
 from ..checks import read_file
 from ..model import MAX_ABS_SCORE, Model
+from ..normalize import SentencePieceNormalizer
 from ..tokenizer import Tokenizer
 
 # SentencePiece.Type values.
@@ -119,6 +123,7 @@ class SentencePieceModelFile:
     byte_fallback: bool = False
     treat_whitespace_as_suffix: bool = False
     normalizer_name: str = ""
+    precompiled_charsmap: bytes = dataclasses.field(default=b"", repr=False)  # often 240 KB
     add_dummy_prefix: bool = True
     remove_extra_whitespaces: bool = True
     escape_whitespaces: bool = True
@@ -152,7 +157,8 @@ class SentencePieceImport:
         return self.spm_id_of[np.asarray(ids, dtype=np.int64)].tolist()
 
     def input_for(self, text: str) -> str:
-        """``sentencepiece_input(text)`` with this model's whitespace settings."""
+        """``sentencepiece_input(text)`` with this model's whitespace settings (the
+        tokenizer normalizes by itself; this is the whitespace part alone)."""
         s = self.source
         return sentencepiece_input(
             text,
@@ -174,7 +180,9 @@ def sentencepiece_input(
     Strips the ends and collapses runs of ``" "`` (``remove_extra_whitespaces``), then
     adds one space in front (or behind, with ``treat_whitespace_as_suffix``) of a
     non-empty result.  Only U+0020 counts as a space, as in SentencePiece after its
-    character map; NFKC and the character map itself are not applied.
+    character map; NFKC and the character map itself are not applied.  Imported
+    tokenizers do all of this themselves (``normalize.SentencePieceNormalizer``); on text
+    the character map leaves alone, the two agree.
 
     >>> sentencepiece_input("a  b"), sentencepiece_input("   "), sentencepiece_input("x", add_dummy_prefix=False)
     (' a b', '', 'x')
@@ -327,6 +335,9 @@ def parse_model_proto(data: bytes, source: str = "<bytes>") -> SentencePieceMode
                 if f == 1:
                     r.expect(f, w, _LEN, "name")
                     opts["normalizer_name"] = data[v[0] : v[1]].decode("utf-8", "replace")
+                elif f == 2:
+                    r.expect(f, w, _LEN, "precompiled_charsmap")
+                    opts["precompiled_charsmap"] = data[v[0] : v[1]]
                 elif f in (3, 4, 5):
                     key = {3: "add_dummy_prefix", 4: "remove_extra_whitespaces",
                            5: "escape_whitespaces"}[f]
@@ -367,12 +378,32 @@ def _fallback_byte_score(b: int, unk_score: float) -> float:
     return 0.0 if 0x80 <= b <= 0xBF else unk_score
 
 
+def normalizer_of(model: SentencePieceModelFile) -> SentencePieceNormalizer:
+    """The normalizer SentencePiece builds for this model.
+
+    Raises ``ValueError`` for a malformed ``precompiled_charsmap``.
+    """
+    # SentencePiece's prefix matcher reads each user-defined piece as a C string, so a
+    # piece is matched up to its first NUL (and one that starts with NUL is no symbol).
+    symbols = [e.piece.split(b"\0", 1)[0] for e in model.pieces if e.type == USER_DEFINED]
+    return SentencePieceNormalizer(
+        model.precompiled_charsmap,
+        add_dummy_prefix=model.add_dummy_prefix,
+        remove_extra_whitespaces=model.remove_extra_whitespaces,
+        escape_whitespaces=model.escape_whitespaces,
+        treat_whitespace_as_suffix=model.treat_whitespace_as_suffix,
+        user_defined_symbols=[s for s in symbols if s],
+        name=model.normalizer_name,
+    )
+
+
 def convert(model: SentencePieceModelFile, source: str = "<model>") -> SentencePieceImport:
     """Build the viterbisample model (see the module docstring for the mapping).
 
-    Raises ``ValueError`` for a model that is not Unigram, has no NORMAL piece, or whose
+    Raises ``ValueError`` for a model that is not Unigram, has no NORMAL piece, whose
     pieces break viterbisample's limits (for example a piece longer than 64 bytes, or a
-    score beyond ``model.MAX_ABS_SCORE``, 1e4, also for the derived byte scores).
+    score beyond ``model.MAX_ABS_SCORE``, 1e4, also for the derived byte scores), or whose
+    character map is malformed.
     """
     def fail(msg: str) -> ValueError:
         return ValueError(f"{source}: cannot import this SentencePiece model: {msg}")
@@ -437,7 +468,7 @@ def convert(model: SentencePieceModelFile, source: str = "<model>") -> SentenceP
             spm_of_piece.append(byte_ids.get(b, -1))
 
     try:
-        tok = Tokenizer(Model(pieces, scores, specials))
+        tok = Tokenizer(Model(pieces, scores, specials, normalizer_of(model)))
     except (TypeError, ValueError) as exc:
         raise fail(str(exc)) from None
 
@@ -464,11 +495,11 @@ def import_sentencepiece(path: str | os.PathLike) -> SentencePieceImport:
 def load_sentencepiece(path: str | os.PathLike) -> Tokenizer:
     """A ``Tokenizer`` with the pieces and scores of a SentencePiece Unigram model.
 
-    The sentencepiece package is not needed.  Feed it ``sentencepiece_input(text)`` to
-    segment like SentencePiece does (see the module docstring for what differs).
+    The sentencepiece package is not needed.  The tokenizer normalizes text as
+    SentencePiece does (see the module docstring).
 
     >>> tok = load_sentencepiece("m.model")                           # doctest: +SKIP
-    >>> tok.tokenize(sentencepiece_input("Hello world"))               # doctest: +SKIP
-    [' Hello', ' world']
+    >>> tok.tokenize("I  saw ａ girl")                                # doctest: +SKIP
+    ['▁I', '▁saw', '▁a', '▁girl']
     """
     return import_sentencepiece(path).tokenizer
