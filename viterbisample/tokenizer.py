@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from . import calibrate, lattice, normalize, offsets, queries
-from .io import model_file
+from .io import huggingface, model_file
 from .checks import INT64_MAX, UINT64_MAX, check_alpha, check_count, check_ids, check_memory, check_seed, check_texts, check_uint64
 from .engine import Engine, joined, kernel_alpha
 from .inputs import InputOptions, model_inputs
@@ -74,12 +74,20 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: Any) -> "Tokenizer":
-        """Read a model file written by ``save`` (raises ``ValueError`` if malformed)."""
+        """Read a model file written by ``save``, or a Hugging Face ``tokenizer.json`` of
+        a byte-level Unigram model (``save_huggingface``'s); ``ValueError`` if malformed
+        or of a kind it cannot reproduce exactly."""
         return cls(model_file.load(path))
 
     def save(self, path: Any) -> None:
         """Write the model file atomically (see ``io.model_file``)."""
         model_file.save(self.model, path)
+
+    def save_huggingface(self, path: Any) -> None:
+        """Write a Hugging Face ``tokenizer.json`` that ``tokenizers`` loads and that gives
+        this tokenizer's Viterbi ids (see ``io.huggingface`` for the one difference:
+        special token names written literally in a text)."""
+        huggingface.save_huggingface(self.model, path)
 
     @classmethod
     def default(cls) -> "Tokenizer":

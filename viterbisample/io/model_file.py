@@ -41,6 +41,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import huggingface
 from .atomic import atomic_write
 from ..checks import read_file
 from .. import normalize
@@ -172,13 +173,16 @@ def _json_text(value: Any, limit: int = 40) -> str:
 
 
 def load(path: str | os.PathLike) -> Model:
-    """Read a model file."""
+    """Read a model file, or a Hugging Face ``tokenizer.json`` of a byte-level Unigram
+    model (``io.huggingface``: its own export, say)."""
     path = Path(path)
     raw = read_file(path, "model file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a valid viterbisample model: not UTF-8 text ({exc})") from None
+    if huggingface.is_tokenizer_json(text):
+        return huggingface.load_huggingface(path)
     return loads(text, str(path))
 
 
