@@ -159,6 +159,31 @@ def test_offsets_of_bytes_are_byte_offsets(default_tok):
     assert [data[a:b] for a, b in spans] == [default_tok.id_to_bytes(i) for i in ids]
 
 
+def test_batch_offsets_equal_the_single_ones(default_tok):
+    rows, spans = default_tok.encode_batch(TEXTS, 0.4, 3, epoch=1, first_index=7, return_offsets=True)
+    for k, text in enumerate(TEXTS):
+        assert (rows[k], spans[k]) == default_tok.encode(text, 0.4, 3, epoch=1, index=7 + k, return_offsets=True)
+
+
+def test_offsets_through_a_normalizer(data_file):
+    """SentencePiece's normalizer adds a dummy prefix, collapses spaces and maps
+    full-width forms: each token's span still points at the input characters it came
+    from."""
+    from viterbisample.io.sentencepiece import load_sentencepiece
+
+    tok = load_sentencepiece(data_file("sp_test_models/test_model.model"))
+    text = "  Ｈｅｌｌｏ   wörld ﬁne  "
+    ids, spans = tok.encode(text, return_offsets=True)
+    normalized = tok.model.normalizer.normalize(text.encode())
+    assert b"".join(tok.id_to_bytes(i) for i in ids) == normalized
+    assert all(0 <= a <= b <= len(text) for a, b in spans)
+    assert [a for a, _ in spans] == sorted(a for a, _ in spans)
+    for i, (a, b) in zip(ids, spans):
+        piece = tok.id_to_bytes(i).strip()
+        if piece:  # what the token spells comes from the characters of its span
+            assert piece in tok.model.normalizer.normalize(text[a:b].encode())
+
+
 def test_token_spans_refuses_ids_of_another_text(default_tok):
     with pytest.raises(ValueError, match="spell"):
         default_tok.token_spans("abc", default_tok.encode("abcd"))

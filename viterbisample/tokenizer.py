@@ -300,12 +300,13 @@ class Tokenizer:
         single = isinstance(texts, (str, bytes, bytearray, memoryview))
         batch = [texts] if single else check_texts(texts)
         if single:
-            rows = [self.encode(texts, alpha, seed, epoch=epoch, index=index, entropy_per_byte=entropy_per_byte,
-                                extra_tokens=extra_tokens)]
+            found = self.encode(texts, alpha, seed, epoch=epoch, index=index, entropy_per_byte=entropy_per_byte,
+                                extra_tokens=extra_tokens, return_offsets=return_offsets)
+            rows, spans = ([found[0]], [found[1]]) if return_offsets else ([found], None)
         else:
-            rows = self.encode_batch(batch, alpha, seed, epoch, num_threads, index,
-                                     entropy_per_byte=entropy_per_byte, extra_tokens=extra_tokens)
-        spans = [self.token_spans(t, r) for t, r in zip(batch, rows)] if return_offsets else None
+            found = self.encode_batch(batch, alpha, seed, epoch, num_threads, index, entropy_per_byte=entropy_per_byte,
+                                      extra_tokens=extra_tokens, return_offsets=return_offsets)
+            rows, spans = found if return_offsets else (found, None)
         out = model_inputs(rows, options, spans)
         return {k: v[0] for k, v in out.items()} if single and return_tensors is None else out
 
@@ -369,7 +370,8 @@ class Tokenizer:
         *,
         entropy_per_byte: float | None = None,
         extra_tokens: float | None = None,
-    ) -> list[list[int]]:
+        return_offsets: bool = False,
+    ) -> list[list[int]] | tuple[list[list[int]], list[list[tuple[int, int]]]]:
         """``encode`` of many texts, in parallel.
 
         Text k of the batch samples from the stream (seed, epoch, first_index + k, 0), as
@@ -380,14 +382,19 @@ class Tokenizer:
         (default: all cores) never changes the output.  ``entropy_per_byte`` (bits)
         instead of ``alpha`` calibrates one alpha over this whole batch
         (``alpha_for_entropy``), and ``extra_tokens`` likewise (``alpha_for_length``); for
-        a corpus, calibrate once on a sample and pass alpha.
+        a corpus, calibrate once on a sample and pass alpha.  ``return_offsets=True``
+        returns ``(rows, spans)``: each token's (start, end) in its text (``token_spans``).
         """
-        texts = self._prepare(texts)
+        originals = check_texts(texts)
+        texts = self._prepare(originals)
         alpha = self._calibrated(alpha, entropy_per_byte, extra_tokens, texts, num_threads)
         # Each chunk becomes lists on the thread that encoded it, while others encode.
         chunks = self._engine.encoded_chunks(texts, alpha, seed, epoch, num_threads, first_index,
                                              finish=self._engine.rows)
-        return [row for rows in chunks for row in rows]
+        rows = [row for rows in chunks for row in rows]
+        if return_offsets:
+            return rows, [self.token_spans(t, r) for t, r in zip(originals, rows)]
+        return rows
 
     def sample_batch(
         self,
