@@ -19,7 +19,9 @@ how the batch was split.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import math
+import os
 import threading
 from importlib import resources
 from typing import Any, Iterable, Sequence
@@ -74,10 +76,26 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: Any) -> "Tokenizer":
-        """Read a model file written by ``save``, or a Hugging Face ``tokenizer.json`` of
-        a byte-level Unigram model (``save_huggingface``'s); ``ValueError`` if malformed
-        or of a kind it cannot reproduce exactly."""
+        """Read a model file written by ``save``, a SentencePiece Unigram ``.model``
+        (``from_sentencepiece``: SentencePiece's ids), or a Hugging Face
+        ``tokenizer.json`` of a byte-level Unigram model (``save_huggingface``'s);
+        ``ValueError`` if malformed or of a kind it cannot reproduce exactly."""
+        from .sentencepiece_tokenizer import SentencePieceTokenizer, looks_like_model_proto
+
+        with open(path, "rb") if isinstance(path, (str, os.PathLike)) and os.path.isfile(path) else _nothing() as f:
+            head = f.read(1) if f is not None else b""
+        if looks_like_model_proto(head):
+            return SentencePieceTokenizer.from_file(path)
         return cls(model_file.load(path))
+
+    @classmethod
+    def from_sentencepiece(cls, path: Any, *, float32: bool = True) -> "Tokenizer":
+        """A SentencePiece Unigram ``.model`` file with SentencePiece's own ids, giving
+        exactly its ``encode`` (``sentencepiece_tokenizer.SentencePieceTokenizer``;
+        ``float32``: its arithmetic, so that ties split alike)."""
+        from .sentencepiece_tokenizer import SentencePieceTokenizer
+
+        return SentencePieceTokenizer.from_file(path, float32=float32)
 
     def save(self, path: Any) -> None:
         """Write the model file atomically (see ``io.model_file``)."""
@@ -247,8 +265,11 @@ class Tokenizer:
         """Each token's (start, end) in ``text``, for ``ids`` that segment it (any Viterbi
         path or sample of it): characters of a str, bytes of bytes, through the
         normalizer; (0, 0) for special tokens.  See ``offsets.py``."""
+        return self._spans_of(text, check_ids(ids, self.vocab_size))
+
+    def _spans_of(self, text: Text, ids: np.ndarray) -> list[tuple[int, int]]:
+        """``token_spans`` of checked ids of this model's lattice."""
         data = to_bytes(text)
-        ids = check_ids(ids, self.vocab_size)
         lengths = self.model.lengths[ids].astype(np.int64)
         norm = self.model.normalizer
         normalized, source = (data, None) if self._identity else norm.normalize_with_offsets(data)
@@ -678,6 +699,10 @@ class Tokenizer:
                 f"'surrogateescape', got {errors!r}"
             ) from None
         return self.decode_bytes(ids).decode("utf-8", errors)
+
+
+def _nothing():
+    return contextlib.nullcontext(None)
 
 
 def _rebuild(pieces, scores, specials, normalizer=None) -> Tokenizer:

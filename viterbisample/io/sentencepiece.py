@@ -7,7 +7,7 @@ reader of the protobuf wire format that keeps only what a Unigram tokenizer need
   {1: piece (string), 2: score (float32), 3: type (enum)}, types 1 NORMAL, 2 UNKNOWN,
   3 CONTROL, 4 USER_DEFINED, 5 UNUSED, 6 BYTE;
 * from ``TrainerSpec`` (field 2): model_type (3), byte_fallback (35),
-  treat_whitespace_as_suffix (24);
+  treat_whitespace_as_suffix (24), unk_surface (44);
 * from ``NormalizerSpec`` (field 3): name (1), precompiled_charsmap (2),
   add_dummy_prefix (3), remove_extra_whitespaces (4), escape_whitespaces (5).
 
@@ -127,6 +127,7 @@ class SentencePieceModelFile:
     add_dummy_prefix: bool = True
     remove_extra_whitespaces: bool = True
     escape_whitespaces: bool = True
+    unk_surface: str = " \u2047 "  # what decode writes for the unknown piece
 
 
 @dataclass(frozen=True)
@@ -327,6 +328,9 @@ def parse_model_proto(data: bytes, source: str = "<bytes>") -> SentencePieceMode
                 elif f == 24:
                     r.expect(f, w, _VARINT, "treat_whitespace_as_suffix")
                     opts["treat_whitespace_as_suffix"] = bool(v)
+                elif f == 44:
+                    r.expect(f, w, _LEN, "unk_surface")
+                    opts["unk_surface"] = data[v[0] : v[1]].decode("utf-8", "replace")
         elif field == 3:
             top.expect(field, wire, _LEN, "normalizer_spec")
             seen_normalizer = True

@@ -25,11 +25,12 @@ from .forward import (
     tempered_pass,
     text_model,
     text_room,
+    viterbi_items,
     viterbi_pass,
 )
 
 __all__ = [
     "STATUS_BAD_PATH", "VITERBI", "alternative_items", "backtrack", "count_edges_items", "encode_items",
     "linear_sample_pass", "log_partition_items", "match_buffers", "ring_size", "tempered_pass", "text_model", "text_room",
-    "viterbi_pass",
+    "viterbi_items", "viterbi_pass",
 ]

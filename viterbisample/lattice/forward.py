@@ -436,6 +436,33 @@ def encode_item(rbase, rcheck, rvalue, max_len, scores, weights, lengths, alpha,
 
 
 @njit(cache=True, nogil=True)
+def viterbi_items(rtrie, scores, lengths, buf, starts, ends, out, offsets):
+    """The Viterbi path of every item, as ``encode_items`` writes them, computed in the
+    arithmetic of ``scores``' dtype: with float32 scores every path score is rounded to
+    float32 after each piece, as SentencePiece's encoder accumulates them, so that ties
+    and near ties split as they do there (``viterbi_pass`` is the same code; Numba
+    compiles it for each dtype).  Returns 0, or -1 - t if item t has no path.
+    """
+    max_len = max(1, rtrie.max_len)
+    n_items = starts.shape[0]
+    ring = ring_size(max_len)
+    best = np.empty(ring, scores.dtype)
+    bp = np.empty(longest_item(starts, ends, 0, n_items) + 1, np.int32)
+    mids, mstarts = match_buffers(max_len)
+    cursor = 0
+    offsets[0] = 0
+    for t in range(n_items):
+        viterbi_pass(rtrie.base, rtrie.check, rtrie.value, scores, buf, starts[t], ends[t], best, ring - 1, bp,
+                     mids, mstarts)
+        count = backtrack(bp, lengths, ends[t] - starts[t], out, cursor)
+        if count < 0:
+            return -1 - t
+        cursor += count
+        offsets[t + 1] = cursor
+    return 0
+
+
+@njit(cache=True, nogil=True)
 def alternative_items(rtrie, scores, buf, starts, ends, out, first, last):
     """For each item t of [first, last), a piece's own bytes: the score of its best
     segmentation that is not the piece itself, into ``out[t]`` (-inf for one byte).
