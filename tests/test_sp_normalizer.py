@@ -130,6 +130,19 @@ def test_builtin_rules_on_the_corpora(rule_specs, data_file, rule):
         assert_same(ours, reference, line)
 
 
+@pytest.mark.parametrize("rule", ["nmt_nfkc", "nfkc_cf", "identity"])
+@pytest.mark.parametrize("flags", FLAG_SETS[::2])
+def test_batches_are_normalized_as_texts_are(rule_specs, data_file, rule, flags):
+    """``normalize_batch`` (one kernel call) equals ``normalize`` text by text, also for
+    texts that grow past the room first guessed (U+FDFA becomes 33 bytes under NFKC)."""
+    ours = ours_for(rule_specs[rule], **flags)
+    texts = corpus_lines(data_file)[:3000] + [t.encode() for t in TEXTS] + INVALID_UTF8
+    texts += ["\ufdfa" * 40, "a\ufdfa", "\ufdfa \ufdfa  "]
+    texts = [t.encode() if isinstance(t, str) else t for t in texts]
+    assert ours.normalize_batch(texts) == [ours.normalize(t) for t in texts]
+    assert ours.normalize_batch([]) == []
+
+
 @pytest.mark.parametrize("rule", RULES)
 def test_the_map_alone_matches_sentencepiece(rule_specs, rule):
     """``CharsMap.apply``: SentencePiece with every whitespace rule off."""

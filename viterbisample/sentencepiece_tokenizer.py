@@ -64,6 +64,7 @@ class SentencePieceTokenizer(Tokenizer):
         unknown = [i for i, e in enumerate(entries) if e.type == UNKNOWN]
         self._unk = unknown[0] if unknown else None
         self._scores32 = self.model.scores.astype(np.float32)
+        self._id_objects = np.array(range(len(entries)), dtype=object)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, *, float32: bool = True) -> "SentencePieceTokenizer":
@@ -147,7 +148,7 @@ class SentencePieceTokenizer(Tokenizer):
         originals = check_texts(texts)
         internal, internal_offsets = self._internal(originals, num_threads)
         ids, offsets, keep = self._spm_ids(internal, internal_offsets)
-        rows = split(ids, offsets)
+        rows = split(self._id_objects[ids], offsets)  # one int object per id, made once
         if not return_offsets:
             return rows
         spans = [self._spans_of(t, np.asarray(r, np.int64)) for t, r in zip(originals, split(internal, internal_offsets))]

@@ -498,7 +498,7 @@ class Tokenizer:
         identity), then to bytes (``text.pack`` or ``to_bytes``, later)."""
         texts = check_texts(texts)
         norm = self.model.normalizer
-        return texts if norm.is_identity else [norm.normalize(to_bytes(t)) for t in texts]
+        return texts if norm.is_identity else norm.normalize_batch([to_bytes(t) for t in texts])
 
     def _prepare_one(self, text: Text) -> Text:
         norm = self.model.normalizer
