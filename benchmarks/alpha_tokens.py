@@ -16,12 +16,11 @@ model needs sentencepiece (the ``bench`` extra) or a cached model.  Results:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
 
-from bench_encode import RESULTS, find_corpus, machine_info, markdown_table, sample_lines, trained_model, write_atomic
+from bench_encode import RESULTS, corpus_model, machine_info, markdown_table, model_arguments, sample_lines, write_atomic
 
 ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 
@@ -29,22 +28,16 @@ ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default="en_python_docs.txt")
-    ap.add_argument("--vocab-size", type=int, default=8000)
-    ap.add_argument("--train-mb", type=float, default=3.0)
+    model_arguments(ap)
     ap.add_argument("--sample-mb", type=float, default=1.0, help="size of the seeded sample of lines")
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
     from viterbisample import Tokenizer
     from viterbisample.io.sentencepiece import import_sentencepiece
 
-    corpus = find_corpus(args.corpus)
-    raw = corpus.read_bytes()
-    sha = hashlib.sha256(raw).hexdigest()
-    lines = [x for x in raw.decode("utf-8").split("\n") if x.strip()]
+    corpus, _, sha, lines, model_path = corpus_model(args.corpus, args)
     sample = sample_lines(lines, args.sample_mb, args.seed + 2)
-    model_path, _ = trained_model(corpus, sha, lines, args)
     imp = import_sentencepiece(model_path)
     models = {
         "default model (32000 ids, byte-level)": (Tokenizer.default(), sample),

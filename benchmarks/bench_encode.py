@@ -178,6 +178,23 @@ def trained_model(corpus: Path, sha: str, lines: list[str], args) -> tuple[Path,
     return model, seconds
 
 
+def model_arguments(ap) -> None:
+    """The options of ``trained_model`` on a parser: the SentencePiece model of a corpus."""
+    ap.add_argument("--vocab-size", type=int, default=8000)
+    ap.add_argument("--train-mb", type=float, default=3.0, help="size of the seeded training sample")
+    ap.add_argument("--seed", type=int, default=0)
+
+
+def corpus_model(name: str, args) -> tuple[Path, bytes, str, list[str], Path]:
+    """(path, bytes, sha256, non-blank lines, SentencePiece model) of a shared corpus."""
+    corpus = find_corpus(name)
+    raw = corpus.read_bytes()
+    sha = hashlib.sha256(raw).hexdigest()
+    lines = [x for x in raw.decode("utf-8").split("\n") if x.strip()]
+    model, _ = trained_model(corpus, sha, lines, args)
+    return corpus, raw, sha, lines, model
+
+
 # -- peers ---------------------------------------------------------------------------------
 def hf_tokenizers(model_path: Path, alpha: float):
     """Two Hugging Face Unigram tokenizers (Viterbi, sampling) over the SentencePiece

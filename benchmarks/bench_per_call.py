@@ -29,14 +29,13 @@ Needs the shared corpora at ``../shared/data/corpora`` (or ``--corpus PATH``) an
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from bench_encode import RESULTS, find_corpus, machine_info, markdown_table, sample_lines, trained_model, write_atomic
+from bench_encode import RESULTS, corpus_model, machine_info, markdown_table, model_arguments, sample_lines, write_atomic
 
 LENGTHS = (16, 128, 1024)
 
@@ -71,9 +70,7 @@ def per_call(fn, items: list, rounds_out: list) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default="en_python_docs.txt")
-    ap.add_argument("--vocab-size", type=int, default=8000)
-    ap.add_argument("--train-mb", type=float, default=3.0)
-    ap.add_argument("--seed", type=int, default=0)
+    model_arguments(ap)
     ap.add_argument("--alpha", type=float, default=0.1)
     ap.add_argument("--texts", type=int, default=2000, help="texts per length (a quarter for 1024 bytes)")
     ap.add_argument("--rounds", type=int, default=7)
@@ -87,11 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from viterbisample.kernel_cache import direct_call
     from viterbisample.model import Model
 
-    corpus = find_corpus(args.corpus)
-    raw = corpus.read_bytes()
-    sha = hashlib.sha256(raw).hexdigest()
-    lines = [x for x in raw.decode("utf-8").split("\n") if x.strip()]
-    model_path, _ = trained_model(corpus, sha, lines, args)
+    corpus, _, sha, lines, model_path = corpus_model(args.corpus, args)
     imp = import_sentencepiece(model_path)
     m = imp.tokenizer.model
     # The same pieces and scores with no normalizer of our own: inputs come normalized,

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_encode import CORPORA, RESULTS, REPO, find_corpus, machine_info, markdown_table, trained_model, write_atomic
+from bench_encode import RESULTS, REPO, find_corpus, machine_info, markdown_table, model_arguments, trained_model, write_atomic
 
 CORPUS_NAMES = ["en_python_docs.txt", "code_python_stdlib.txt", "ja_wagahaiwa_nekodearu.txt", "zh_fortunes.txt",
                 "zh_debian_reference.txt", "en_botchan.txt"]
@@ -33,9 +33,7 @@ CORPUS_NAMES = ["en_python_docs.txt", "code_python_stdlib.txt", "ja_wagahaiwa_ne
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", nargs="*", default=CORPUS_NAMES)
-    ap.add_argument("--vocab-size", type=int, default=8000)
-    ap.add_argument("--train-mb", type=float, default=3.0)
-    ap.add_argument("--seed", type=int, default=0)
+    model_arguments(ap)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--vendored", action="store_true", help="also the models in tests/data/sp_test_models")
     ap.add_argument("--out", type=Path, default=RESULTS)
