@@ -3,7 +3,7 @@
     vsample encode [FILE ...] [--model M] [--format pieces|ids|jsonl|npy|megatron]
                    [--alpha A | --entropy-per-byte BITS [--seed S] [--epoch E]]
                    [--samples K | --nbest K] [--threads T] [-o OUT]
-                   [--add-bos] [--no-eod] [--doc-sep line|blank]
+                   [--add-bos] [--no-eod] [--doc-sep line|blank] [--scheduler ADDRESS|local:N]
     vsample decode [FILE ...] [--model M] [-o OUT]
     vsample stats  [FILE ...] [--model M] [--alpha A] [--format text|jsonl] [--sum]
     vsample train  FILE ... --vocab-size N -o MODEL [--split none|whitespace|gpt|REGEX]
@@ -17,7 +17,8 @@ documents are the non-blank lines (or with ``--doc-sep blank`` the blocks betwee
 lines), each followed by ``<eos>`` (unless ``--no-eod``) and with ``--add-bos`` preceded
 by ``<bos>``.  These three options are for token files only.  ``-o NAME.bin`` or
 ``-o NAME.idx`` is the Megatron prefix NAME; ``-o NAME.npy`` with ``--format megatron`` is
-refused.
+refused.  ``--scheduler ADDRESS|local:N`` writes the same file on a Dask cluster
+(``distributed``), reading the FILEs (or glob patterns) by byte blocks.
 
 ``encode`` also takes ``--nbest K`` (the K best segmentations), ``--samples K
 --without-replacement`` (K distinct samples) and ``--entropy-per-byte BITS`` (sample with
@@ -41,6 +42,7 @@ whether the input's size is known or not.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import math
@@ -234,6 +236,16 @@ def _check_encode_usage(args: argparse.Namespace) -> None:
         raise _UsageError("--without-replacement needs --samples K")
     if args.nbest is not None and sampling:
         raise _UsageError("--nbest lists the best segmentations; it does not combine with sampling")
+    if args.scheduler is not None:
+        if args.format not in TOKEN_FILE_FORMATS:
+            raise _UsageError("--scheduler is for token files: give --format npy or megatron")
+        if not args.files:
+            raise _UsageError("--scheduler reads files (its workers cannot read stdin): give FILE ...")
+        if args.doc_sep == "blank":
+            raise _UsageError("--scheduler cuts the input at line ends: it takes --doc-sep line only")
+        if args.scheduler.startswith("local") and not re.fullmatch(r"local:[1-9][0-9]{0,3}", args.scheduler):
+            raise _UsageError(f"--scheduler local:N takes N from 1 to 9999 worker processes, got "
+                              f"{args.scheduler[:40]!r}")
     if args.format not in TOKEN_FILE_FORMATS:
         given = [name for name, on in (("--add-bos", args.add_bos), ("--no-eod", args.no_eod),
                                        ("--doc-sep", args.doc_sep is not None)) if on]
@@ -265,6 +277,9 @@ def cmd_encode(args: argparse.Namespace) -> None:
     epoch = check_uint64(0 if args.epoch is None else args.epoch, "--epoch")
     threads = None if args.threads is None else check_num_threads(args.threads, "--threads")
     _check_encode_usage(args)
+    if args.scheduler is not None:
+        _encode_on_cluster(args, alpha, bits, seed, epoch, threads)
+        return
     _check_inputs(args.files)
     if args.format in TOKEN_FILE_FORMATS:
         tok = _load_model(args.model)
@@ -324,6 +339,25 @@ def cmd_encode(args: argparse.Namespace) -> None:
         progress(n_tokens, final=True)
 
     _write_output(args.output, produce)
+
+
+def _encode_on_cluster(args: argparse.Namespace, alpha: float | None, bits: float | None,
+                       seed: int, epoch: int, threads: int | None) -> None:
+    """``encode --format npy|megatron --scheduler ADDRESS|local:N``: the same file, made by
+    Dask workers (``distributed.encode_corpus``); inputs may be glob patterns."""
+    if importlib.util.find_spec("distributed") is None:
+        raise RuntimeError('--scheduler needs Dask: pip install "viterbisample[dask]"')
+    from .distributed import cluster_client, encode_corpus, input_files
+
+    files = input_files(args.files)
+    tok = _load_model(args.model)
+    document_markers(tok, args.add_bos, not args.no_eod)  # one the model lacks: an error now
+    if bits is not None:  # calibrated on the lines a single process would use
+        alpha = _calibrate(tok, list(itertools.islice(read_lines(files), BATCH_LINES)), bits, threads)
+    with cluster_client(args.scheduler) as client:
+        encode_corpus(tok, files, args.output, args.format, alpha=alpha, seed=seed, epoch=epoch,
+                      add_bos=args.add_bos, add_eos=not args.no_eod, client=client,
+                      num_threads=threads, progress=sys.stderr.isatty() and not args.quiet)
 
 
 def cmd_stats(args: argparse.Namespace) -> None:
@@ -511,6 +545,10 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--threads", type=_int,
                      help=f"worker threads, at most {MAX_THREADS} (default: all cores)")
     enc.add_argument("-o", "--output", help="output file, written atomically (default: stdout)")
+    enc.add_argument("--scheduler", metavar="ADDRESS|local:N",
+                     help="npy/megatron: encode on a Dask cluster, the scheduler at ADDRESS or N local "
+                     "worker processes; the same file as without it (needs viterbisample[dask]; "
+                     "FILE may be a glob pattern)")
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress display on stderr")
     enc.set_defaults(func=cmd_encode)
 

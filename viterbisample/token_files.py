@@ -16,6 +16,10 @@ ending in ``.bin`` or ``.idx`` names the pair too (``out.bin`` is the prefix ``o
 never ``out.bin.bin``); one ending in ``.npy`` is refused, as an npy name given to the
 wrong format (``megatron_prefix``).
 
+``concatenate_token_files`` joins token files written apart (the shards of
+``distributed``) into the one file ``write_token_file`` would have written for the whole
+input, byte for byte, through the same staging.
+
 Files are written atomically (see ``atomic``): everything goes to a temporary folder
 ``.NAME.vsample-tmp-XXXXXXXX`` beside the destination, and is renamed into place only on
 success; a symlink's target is replaced, a FIFO or a device is written through.
@@ -55,7 +59,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -90,12 +94,15 @@ def write_token_file(
     prepend_bos: bool = False,
     progress: Callable[[int, int], None] | None = None,
     batch_bytes: int = 1 << 22,
+    first_index: int = 0,
 ) -> dict:
     """Tokenize ``lines`` into ``path`` (npy) or ``PREFIX.bin`` + ``PREFIX.idx`` (megatron,
     ``PREFIX = megatron_prefix(path)``).
 
     Returns a summary: documents and tokens written, bytes of their text, dtype and the
     files written.  ``progress(bytes_done, tokens_done)`` is called after each batch.
+    ``first_index`` is the stream of the first document: a part of a corpus whose
+    earlier parts hold that many documents (``distributed``) samples as the whole would.
     Raises ``ValueError`` before anything is written when the model lacks a marker asked
     for (``document_markers``) or a Megatron path ends in ``.npy``.
     """
@@ -103,8 +110,101 @@ def write_token_file(
         raise ValueError(f"fmt must be 'npy' or 'megatron', got {fmt!r}")
     bos, eos = document_markers(tok, prepend_bos, append_eod)
     markers = (bos is not None) + (eos is not None)  # ids added to each document
+    dtype = token_dtype(tok, fmt)
+    n_bytes = 0  # the text of the documents written
+
+    def fill(data: BinaryIO, sizes: BinaryIO) -> tuple[int, int]:
+        nonlocal n_bytes
+        n_read = first_index  # documents of the input: the next one's sampling stream
+        n_docs = n_tokens = 0
+        for batch in batches(documents(lines, doc_sep), batch_bytes, None):
+            ids, offsets = tok.encode_batch_arrays(
+                batch, alpha=alpha, seed=seed, epoch=epoch, num_threads=num_threads,
+                first_index=n_read,
+            )
+            n_read += len(batch)
+            lengths = np.diff(offsets)
+            if not lengths.all():  # the normalizer left nothing of these documents
+                batch = [doc for doc, n in zip(batch, lengths) if n]
+                lengths = lengths[lengths > 0]
+            out = _with_markers(ids, lengths, bos, eos, dtype)
+            data.write(out.tobytes())
+            sizes.write((lengths + markers).astype(np.int32).tobytes())
+            n_docs += len(lengths)
+            n_tokens += len(out)
+            n_bytes += sum(map(len, batch))
+            if progress is not None:
+                progress(n_bytes, n_tokens)
+        return n_docs, n_tokens
+
+    n_docs, n_tokens, finals = _write_staged(path, fmt, dtype, fill)
+    return {"documents": n_docs, "tokens": n_tokens, "bytes": n_bytes, "dtype": dtype.name,
+            "files": [str(f) for f in finals]}
+
+
+def concatenate_token_files(parts: Sequence[str | os.PathLike], path: str | os.PathLike, fmt: str) -> dict:
+    """One token file (npy) or Megatron pair at ``path`` holding ``parts`` back to back,
+    in order: each an npy file or a Megatron prefix written by ``write_token_file`` in
+    ``fmt`` with the same dtype.  The result is byte for byte what ``write_token_file``
+    writes for the concatenated input, and is written as atomically.
+
+    Returns a summary: documents (None for npy, which does not record them), tokens,
+    dtype and the files written.  Raises ``ValueError`` when the parts do not share one
+    dtype, or a part is not a token file.
+    """
+    if fmt not in ("npy", "megatron"):
+        raise ValueError(f"fmt must be 'npy' or 'megatron', got {fmt!r}")
+    if not parts:
+        raise ValueError("no token files to concatenate")
+    dtypes = {_part_dtype(part, fmt) for part in parts}
+    if len(dtypes) != 1:
+        raise ValueError(f"the token files to concatenate hold different dtypes: {sorted(d.name for d in dtypes)}")
+    dtype = dtypes.pop()
+
+    def fill(data: BinaryIO, sizes: BinaryIO) -> tuple[int, int]:
+        n_docs = n_tokens = 0
+        for part in parts:
+            if fmt == "npy":
+                with open(part, "rb") as f:
+                    version = np.lib.format.read_magic(f)
+                    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                              else np.lib.format.read_array_header_2_0)
+                    shape, _, _ = header(f)
+                    shutil.copyfileobj(f, data, 1 << 22)
+                n_tokens += shape[0]
+            else:
+                _, part_sizes, _, _ = read_megatron(part)
+                with open(f"{megatron_prefix(part)}.bin", "rb") as f:
+                    shutil.copyfileobj(f, data, 1 << 22)
+                sizes.write(part_sizes.astype(np.int32).tobytes())
+                n_docs += len(part_sizes)
+                n_tokens += int(part_sizes.sum(dtype=np.int64))
+        return n_docs, n_tokens
+
+    n_docs, n_tokens, finals = _write_staged(path, fmt, dtype, fill)
+    return {"documents": n_docs if fmt == "megatron" else None, "tokens": n_tokens,
+            "dtype": dtype.name, "files": [str(f) for f in finals]}
+
+
+def token_dtype(tok: Tokenizer, fmt: str) -> np.dtype:
+    """The ids' dtype in a token file: uint16 when the vocabulary fits, else uint32 (npy)
+    or int32 (Megatron, whose dtype table has no uint32)."""
     small = tok.vocab_size <= 65536
-    dtype = np.dtype(np.uint16 if small else (np.uint32 if fmt == "npy" else np.int32))
+    return np.dtype(np.uint16 if small else (np.uint32 if fmt == "npy" else np.int32))
+
+
+def _part_dtype(part: str | os.PathLike, fmt: str) -> np.dtype:
+    if fmt == "npy":
+        return np.load(part, mmap_mode="r").dtype
+    return read_megatron(part)[0].dtype
+
+
+def _write_staged(path: str | os.PathLike, fmt: str, dtype: np.dtype,
+                  fill: Callable[[BinaryIO, BinaryIO], tuple[int, int]]) -> tuple[int, int, list[Path]]:
+    """Write a token file (npy) or Megatron pair atomically (module docstring):
+    ``fill(data, sizes)`` writes the ids and each document's size (int32) and returns
+    (documents, tokens); the npy header and the .idx are made here.  Returns
+    (documents, tokens, the files written)."""
     path = Path(path) if fmt == "npy" else megatron_prefix(path)
     finals = [path] if fmt == "npy" else [Path(f"{path}.bin"), Path(f"{path}.idx")]
     for final in finals:
@@ -114,8 +214,6 @@ def write_token_file(
     # for a FIFO or a device (no such folder: /dev is not ours), in the temporary folder.
     beside = Path(tempfile.gettempdir(), path.name) if data_dest.write_through else data_dest.path
     stage = temp_path(beside)  # created inside the try below, so a signal cannot orphan it
-    n_read = 0  # documents of the input: the next one's sampling stream
-    n_docs = n_tokens = n_bytes = 0  # what the file holds
     kept = None
     if fmt == "megatron":
         recover_megatron(path)  # an earlier write killed half way
@@ -126,24 +224,7 @@ def write_token_file(
         with data, open(stage / "sizes", "wb") as sizes:
             if fmt == "npy":
                 data.write(_npy_header(dtype, 0))
-            for batch in batches(documents(lines, doc_sep), batch_bytes, None):
-                ids, offsets = tok.encode_batch_arrays(
-                    batch, alpha=alpha, seed=seed, epoch=epoch, num_threads=num_threads,
-                    first_index=n_read,
-                )
-                n_read += len(batch)
-                lengths = np.diff(offsets)
-                if not lengths.all():  # the normalizer left nothing of these documents
-                    batch = [doc for doc, n in zip(batch, lengths) if n]
-                    lengths = lengths[lengths > 0]
-                out = _with_markers(ids, lengths, bos, eos, dtype)
-                data.write(out.tobytes())
-                sizes.write((lengths + markers).astype(np.int32).tobytes())
-                n_docs += len(lengths)
-                n_tokens += len(out)
-                n_bytes += sum(map(len, batch))
-                if progress is not None:
-                    progress(n_bytes, n_tokens)
+            n_docs, n_tokens = fill(data, sizes)
             if fmt == "npy":
                 data.seek(0)
                 data.write(_npy_header(dtype, n_tokens))
@@ -172,8 +253,7 @@ def write_token_file(
         raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    return {"documents": n_docs, "tokens": n_tokens, "bytes": n_bytes, "dtype": dtype.name,
-            "files": [str(f) for f in finals]}
+    return n_docs, n_tokens, finals
 
 
 def document_markers(tok: Tokenizer, prepend_bos: bool, append_eod: bool) -> tuple[int | None, int | None]:
