@@ -201,3 +201,47 @@ def test_the_first_run_says_it_compiles_on_a_terminal(tmp_path):
         said.append(b"".join(chunks).decode())
     assert said[0].count("vsample: compiling kernels, first run only") == 1
     assert "compiling" not in said[1]
+
+
+# -- vocab and convert ------------------------------------------------------------------
+
+
+def test_vocab_lists_every_id(default_tok, tmp_path, data_file):
+    out = tmp_path / "vocab.tsv"
+    assert main(["vocab", "-o", str(out)]) == 0
+    rows = out.read_text("utf-8").splitlines()
+    assert len(rows) == default_tok.vocab_size
+    for i in (0, 3, 500, default_tok.vocab_size - 1):
+        k, piece, score = rows[i].split("\t")
+        assert (int(k), piece, float(score)) == (i, default_tok.id_to_piece(i), default_tok.score(i))
+    model = data_file("sp_test_models/test_model.model")
+    assert main(["vocab", "--model", str(model), "--format", "jsonl", "-o", str(out)]) == 0
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    records = [json.loads(x) for x in out.read_text("utf-8").splitlines()]
+    assert [r["piece"] for r in records] == [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+
+
+def test_convert_between_formats(default_tok, tmp_path, data_file):
+    ours = tmp_path / "model.json"
+    default_tok.save(ours)
+    hf = tmp_path / "tokenizer.json"
+    assert main(["convert", str(ours), str(hf)]) == 0
+    import tokenizers
+
+    text = "Convert, then encode: the same ids. 吾輩は猫である"
+    assert tokenizers.Tokenizer.from_file(str(hf)).encode(text, add_special_tokens=False).ids == default_tok.encode(text)
+    back = tmp_path / "back.json"
+    assert main(["convert", str(hf), str(back)]) == 0
+    assert Tokenizer.load(back).model.pieces == default_tok.model.pieces
+    # A SentencePiece model: its byte-level import (with a warning that ids change) ...
+    sp_model = data_file("sp_test_models/test_model.model")
+    assert main(["convert", str(sp_model), str(tmp_path / "sp.json")]) == 0
+    from viterbisample.io.sentencepiece import load_sentencepiece
+
+    assert Tokenizer.load(tmp_path / "sp.json").model == load_sentencepiece(sp_model).model
+    # ... but no Hugging Face file yet.
+    assert main(["convert", str(sp_model), str(tmp_path / "x" / "tokenizer.json")]) == 1
+    assert main(["convert", str(sp_model), str(tmp_path / "y.json"), "--to", "huggingface"]) == 1
+    assert not (tmp_path / "y.json").exists()

@@ -5,6 +5,8 @@
                    [--samples K | --nbest K] [--threads T] [-o OUT]
                    [--add-bos] [--no-eod] [--doc-sep line|blank] [--scheduler ADDRESS|local:N]
     vsample decode [FILE ...] [--model M] [-o OUT]
+    vsample vocab  [--model M] [--format tsv|jsonl] [-o OUT]
+    vsample convert IN OUT [--to viterbisample|huggingface]
     vsample stats  [FILE ...] [--model M] [--alpha A] [--format text|jsonl] [--sum]
     vsample train  FILE ... --vocab-size N -o MODEL [--split none|whitespace|gpt|REGEX]
                    [--max-piece-bytes B] [--split-digits] [--split-characters]
@@ -53,6 +55,7 @@ import stat
 import sys
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, NoReturn, Sequence
 
 import numpy as np
@@ -74,6 +77,8 @@ from .lines import BATCH_LINES, LineWriter, Reading, batches, read_lines
 from .model import DEFAULT_SPECIAL_TOKENS, MAX_PIECE_BYTES
 from .progress import Progress
 from .token_files import document_markers, megatron_prefix, write_token_file
+from .io.sentencepiece import load_sentencepiece
+from .sentencepiece_tokenizer import SentencePieceTokenizer
 from .tokenizer import Tokenizer
 
 TOKEN_FILE_FORMATS = ("npy", "megatron")
@@ -404,8 +409,6 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from .train import train
 
     if args.seed is not None and args.max_lines is None:
@@ -458,6 +461,42 @@ def cmd_decode(args: argparse.Namespace) -> None:
         lines.finish(reading)
 
     _write_output(args.output, produce)
+
+
+def cmd_vocab(args: argparse.Namespace) -> None:
+    """One line per id: the id, the piece as ``id_to_piece`` shows it, and its score
+    (tab-separated, or JSON lines with ``--format jsonl``)."""
+    tok = Tokenizer.default() if args.model is None else Tokenizer.load(args.model)
+
+    def produce(out: BinaryIO) -> None:
+        for i in range(tok.vocab_size):
+            piece, score = tok.id_to_piece(i), tok.score(i)
+            if args.format == "jsonl":
+                line = json.dumps({"id": i, "piece": piece, "score": score}, ensure_ascii=False)
+            else:
+                line = f"{i}\t{piece}\t{score!r}"
+            out.write(line.encode("utf-8", "surrogateescape") + b"\n")
+
+    _write_output(args.output, produce)
+
+
+def cmd_convert(args: argparse.Namespace) -> None:
+    """A model to another format: viterbisample's model file, or a Hugging Face
+    ``tokenizer.json`` (``--to huggingface``, or an output named ``tokenizer.json``)."""
+    target = args.to or ("huggingface" if Path(args.output).name.endswith("tokenizer.json") else "viterbisample")
+    tok = Tokenizer.load(args.input)
+    if isinstance(tok, SentencePieceTokenizer):
+        if target == "huggingface":
+            raise ValueError(f"{args.input}: a SentencePiece model cannot be written as a Hugging Face "
+                             "tokenizer.json yet (its normalizer has no exact counterpart written here)")
+        # Its pieces, scores and normalizer, spelled in bytes: viterbisample's own ids.
+        tok = load_sentencepiece(args.input)
+        print(f"vsample convert: {args.output} has viterbisample's ids ({tok.vocab_size}), not the "
+              ".model's: keep the .model for its ids", file=sys.stderr)
+    if target == "huggingface":
+        tok.save_huggingface(args.output)
+    else:
+        tok.save(args.output)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -593,6 +632,22 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--model", help="model file (default: the model shipped with the package)")
     dec.add_argument("-o", "--output", help="output file, written atomically (default: stdout)")
     dec.set_defaults(func=cmd_decode)
+
+    voc = sub.add_parser("vocab", help="list the vocabulary: id, piece and score per line")
+    voc.add_argument("--model", help="model file (default: the model shipped with the package)")
+    voc.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
+    voc.add_argument("-o", "--output", help="output file, written atomically (default: stdout)")
+    voc.set_defaults(func=cmd_vocab)
+
+    conv = sub.add_parser("convert", help="write a model in another format",
+                          description="IN: a viterbisample model file, a SentencePiece .model or a "
+                                      "Hugging Face tokenizer.json (byte-level Unigram).  OUT: a "
+                                      "viterbisample model file, or with --to huggingface (or a name "
+                                      "ending in tokenizer.json) a Hugging Face tokenizer.json.")
+    conv.add_argument("input", metavar="IN")
+    conv.add_argument("output", metavar="OUT")
+    conv.add_argument("--to", choices=("viterbisample", "huggingface"))
+    conv.set_defaults(func=cmd_convert)
     return parser
 
 
