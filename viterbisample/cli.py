@@ -193,7 +193,7 @@ def _load_model(path: str | None) -> Tokenizer:
     in silence."""
     tok = Tokenizer.default() if path is None else Tokenizer.load(path)
     with _compile_notice():
-        tok.encode(b"ready")
+        tok.encode_batch([b"ready"])  # the batch kernel, which every command runs
     return tok
 
 
