@@ -344,3 +344,37 @@ def test_ray_data_recipe(default_tok, corpus, tmp_path):
     concatenate_token_files([r["path"] for r in sorted(done, key=lambda r: r["index"])], tmp_path / "t", "megatron")
     ref = single_process(default_tok, corpus, tmp_path / "ref", "megatron", alpha=0.1, seed=7, epoch=3)
     assert same_files(ref, tmp_path / "t", "megatron")
+
+
+# -- training ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options,blocksizes", [
+    (dict(), (50_000, 1 << 20)),
+    (dict(split="gpt", max_piece_bytes=8, user_pieces=["Botchan"], special_tokens=["<s>"]), (200_000,)),
+])
+def test_training_gives_the_single_process_model(client, corpus, tmp_path, monkeypatch, options, blocksizes):
+    """The same model file, byte for byte: files with blank, CR and invalid lines, units
+    in many chunks and (with small groups) in several groups, several block sizes."""
+    import viterbisample
+    from viterbisample import engine
+    from viterbisample.distributed import train as cluster_train
+
+    monkeypatch.setattr(engine, "SUM_GROUP_CHUNKS", 2)  # many groups from a small corpus
+    single = viterbisample.train([Path(f) for f in corpus], 1000, progress=False, **options)
+    single.save(tmp_path / "single.json")
+    for blocksize in blocksizes:
+        tok = cluster_train(corpus, 1000, client=client, blocksize=blocksize, progress=False, **options)
+        tok.save(tmp_path / "cluster.json")
+        assert (tmp_path / "cluster.json").read_bytes() == (tmp_path / "single.json").read_bytes(), blocksize
+
+
+def test_training_arguments(client, corpus, tmp_path):
+    from viterbisample.distributed import train as cluster_train
+
+    with pytest.raises(ValueError, match="max_lines"):
+        cluster_train(corpus, 1000, client=client, max_lines=10)
+    with pytest.raises(ValueError, match="vocab_size"):
+        cluster_train(corpus, 10, client=client)
+    with pytest.raises((ValueError, FileNotFoundError)):
+        cluster_train([str(tmp_path / "nothing-*.txt")], 1000, client=client)

@@ -38,6 +38,8 @@ MIN_PARALLEL_BYTES = 1 << 16
 # Sums over a batch (expected piece counts) are reduced over chunks of this size, in
 # order, so they are bit-identical for any number of threads.
 SUM_CHUNK_BYTES = 1 << 16
+# ... and those sums added in groups of this many chunks (``ordered_sum``).
+SUM_GROUP_CHUNKS = 64
 
 _encode_text = None  # lattice.encode_text, called without Numba's dispatch
 # encode_one keeps its buffers per thread for texts up to this many bytes (about 9 MB).
@@ -224,9 +226,13 @@ def lattice_stats(
     threads: int,
     weights: np.ndarray,
     piece_counts: bool,
+    bounds: list[tuple[int, int]] | None = None,
 ) -> dict[str, np.ndarray]:
     """``Tokenizer.stats_batch`` over a packed, checked batch and any ``KernelArrays``
-    (the trainer's E-step passes its own)."""
+    (the trainer's E-step passes its own).  Piece counts are computed per chunk of about
+    ``SUM_CHUNK_BYTES`` (``sum_chunks``, or the item ranges ``bounds``) and added in the
+    fixed order of ``ordered_sum``, so they are the same bits for any number of threads,
+    and on a cluster that splits the chunks between machines."""
     n = len(starts)
     scores = arrays.scores
     log_z, length, score, entropy = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
@@ -242,14 +248,35 @@ def lattice_stats(
         )
         return counts
 
-    chunk_counts = in_chunks(ends - starts, threads, work, SUM_CHUNK_BYTES)
+    if bounds is None:
+        bounds = sum_chunks(ends - starts)
+    chunk_counts = list(ordered_results(lambda k: work(*bounds[k]), len(bounds), threads))
     out = {"log_z": log_z, "entropy": entropy, "expected_length": length, "expected_score": score}
     if piece_counts:
-        total = np.zeros(len(scores), np.float64)
-        for c in chunk_counts:
-            total += c
-        out["counts"] = total
+        out["counts"] = ordered_sum(chunk_counts, len(scores))
     return out
+
+
+def sum_chunks(lengths: np.ndarray) -> list[tuple[int, int]]:
+    """The item ranges whose statistics are summed as units: cut by size alone
+    (``SUM_CHUNK_BYTES``), never by threads or machines."""
+    return chunks(lengths, 1, SUM_CHUNK_BYTES)
+
+
+def ordered_sum(vectors: list[np.ndarray], size: int) -> np.ndarray:
+    """The sum of per-chunk vectors in a fixed two-level order: each group of
+    ``SUM_GROUP_CHUNKS`` consecutive chunks added in order, then the groups in order.
+    A cluster adds each group on a worker and the groups on the driver, and gets the same
+    bits as one process (floating-point addition is not associative)."""
+    groups = [group_sum(vectors[k : k + SUM_GROUP_CHUNKS], size) for k in range(0, len(vectors), SUM_GROUP_CHUNKS)]
+    return group_sum(groups, size)
+
+
+def group_sum(vectors: list[np.ndarray], size: int) -> np.ndarray:
+    total = np.zeros(size, np.float64)
+    for v in vectors:
+        total += v
+    return total
 
 
 def joined(chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -328,11 +355,10 @@ def gc_paused() -> Iterator[None]:
 
 # -- chunks -------------------------------------------------------------------------------------
 
-def in_chunks(lengths: np.ndarray, threads: int, work: Any, chunk_bytes: int | None = None) -> list:
+def in_chunks(lengths: np.ndarray, threads: int, work: Any) -> list:
     """``work(first, last)`` over contiguous item chunks, on ``threads`` threads (the
-    kernels release the GIL); results in chunk order.  With ``chunk_bytes`` the chunks
-    are cut by size alone, so results summed over chunks do not depend on ``threads``."""
-    bounds = chunks(lengths, threads, chunk_bytes)
+    kernels release the GIL); results in chunk order."""
+    bounds = chunks(lengths, threads)
     return list(ordered_results(lambda k: work(*bounds[k]), len(bounds), threads))
 
 

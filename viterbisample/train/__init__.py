@@ -97,6 +97,31 @@ def train(
     >>> tok.vocab_size, tok.tokenize("hello world")
     (262, ['hello world'])
     """
+    trainer = make_trainer(vocab_size, max_piece_bytes=max_piece_bytes, split=split,
+                           whole_characters=whole_characters, split_digits=split_digits, user_pieces=user_pieces,
+                           special_tokens=special_tokens, seed=seed, num_threads=num_threads, progress=progress)
+    show = trainer.progress
+    units = read_units(inputs, split, max_lines, seed,
+                       progress=lambda done: show.live(f"reading: {done / 1e6:,.1f} MB", force=False))
+    show.done(f"read {units.lines:,} lines ({units.bytes / 1e6:,.1f} MB): {len(units):,} distinct units")
+    return trainer.run(units)
+
+
+def make_trainer(
+    vocab_size: int,
+    *,
+    max_piece_bytes: int = 24,
+    split: str | bytes | None = None,
+    whole_characters: bool = True,
+    split_digits: bool = False,
+    user_pieces: Sequence[bytes | str] = (),
+    special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS,
+    seed: int = 0,
+    num_threads: int | None = None,
+    progress: bool | Callable[[str], None] | None = None,
+) -> Trainer:
+    """The ``Trainer`` of ``train``'s options, every option checked before any input is
+    read (``distributed.train`` builds its own the same way)."""
     check_count(vocab_size, "vocab_size", 1)
     check_count(max_piece_bytes, "max_piece_bytes", 1)
     if max_piece_bytes > MAX_PIECE_BYTES:
@@ -109,8 +134,7 @@ def train(
         if not p or len(p) > MAX_PIECE_BYTES:
             raise ValueError(f"user piece {p!r} must be 1 to {MAX_PIECE_BYTES} bytes long")
     split_pattern(split)  # bad options fail before the corpus is read
-    show = Progress(progress)
-    trainer = Trainer(
+    return Trainer(
         vocab_size,
         max_piece_bytes=max_piece_bytes,
         whole_characters=whole_characters,
@@ -118,12 +142,8 @@ def train(
         user_pieces=users,
         special_tokens=specials,
         threads=threads,
-        progress=show,
+        progress=Progress(progress),
     )
-    units = read_units(inputs, split, max_lines, seed,
-                       progress=lambda done: show.live(f"reading: {done / 1e6:,.1f} MB", force=False))
-    show.done(f"read {units.lines:,} lines ({units.bytes / 1e6:,.1f} MB): {len(units):,} distinct units")
-    return trainer.run(units)
 
 
-__all__ = ["train", "read_units", "Trainer", "Units", "SPLIT_PRESETS"]
+__all__ = ["train", "make_trainer", "read_units", "Trainer", "Units", "SPLIT_PRESETS"]

@@ -19,7 +19,7 @@ pieces, and the last rounds see every unit.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -82,7 +82,10 @@ class Trainer:
                 f"got {vocab_size}"
             )
 
-    def run(self, units: Units) -> Tokenizer:
+    def run(self, units: Units, e_step: Callable[[KernelArrays, Units, int], tuple] = e_step) -> Tokenizer:
+        """Train on ``units``.  ``e_step(arrays, units, threads)`` gives (expected counts,
+        log-likelihood): ``em.e_step`` here, a cluster's in ``distributed.train``; both
+        sum over the same chunks in the same order, so the model is the same."""
         if len(units) == 0 or units.counts.sum() == 0:
             raise ValueError("the corpus is empty: nothing to train on")
         n_special = len(self.special_tokens)

@@ -150,15 +150,25 @@ def read_units(
     for lines in batches:
         n_lines += len(lines)
         n_bytes += sum(map(len, lines))
-        if pattern is None:
-            counts.update(lines)
-        else:
-            for line in lines:
-                counts.update(pattern.findall(line))
+        count_units(lines, pattern, counts)
+    return units_from_counts(counts, n_lines, n_bytes)
+
+
+def count_units(lines: Iterable[bytes], pattern: "regex.Pattern[bytes] | None", counts: Counter) -> None:
+    """Add the units of ``lines`` (whole lines, or the matches of ``pattern``) to ``counts``."""
+    if pattern is None:
+        counts.update(lines)
+    else:
+        for line in lines:
+            counts.update(pattern.findall(line))
+
+
+def units_from_counts(counts: Counter, n_lines: int, n_bytes: int) -> Units:
+    """``Units`` of the distinct units counted (empty units dropped), in sorted byte
+    order: the same whatever order, or machine, they were counted in."""
     counts.pop(b"", None)
-    units = sorted(counts)  # a fixed order, whatever the order of the input
+    units = sorted(counts)
     weights = np.fromiter((counts[u] for u in units), np.float64, len(units))
-    del counts
     buf, starts, ends = pack(units)
     return Units(buf, starts, ends, weights, n_lines, n_bytes)
 
