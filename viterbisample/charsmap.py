@@ -269,6 +269,18 @@ def _ascii_key_starts(units: np.ndarray) -> bytes:
     return bytes(sorted(starts))
 
 
+def plain_bytes(units: np.ndarray) -> np.ndarray:
+    """uint8[256]: 1 for the ASCII bytes that start no key of the map (not a child of the
+    double array's root), which a step copies as they are without a walk."""
+    plain = np.zeros(256, np.uint8)
+    plain[:128] = 1
+    if len(units):
+        labels = np.arange(128, dtype=np.int64)
+        unit = units[int(_children_of(units[:1])[0]) ^ labels]
+        plain[:128][(unit & _LABEL_BITS) == labels] = 0
+    return plain
+
+
 def _children_of(units: np.ndarray) -> np.ndarray:
     """``_children`` of every unit at once."""
     return (units >> 10) << ((units & (1 << 9)) >> 6)

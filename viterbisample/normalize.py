@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 from numba import njit
 
-from .charsmap import CharsMap, map_step
+from .charsmap import CharsMap, map_step, plain_bytes
 from .text import pack
 from .trie import build_trie, child
 
@@ -175,6 +175,9 @@ class SentencePieceNormalizer(Normalizer):
         starts = set(self.charsmap.ascii_key_starts)
         starts.update(s[0] for s in symbols if s.isascii())
         self._plain_ascii = bytes(b for b in range(128) if b not in starts)
+        # Bytes every step copies alone, in any text (the kernels skip their walks).
+        self._plain = plain_bytes(self.charsmap.units)
+        self._plain[[s[0] for s in symbols]] = 0
         self._json = {  # the map last: it is long (320 KB for nmt_nfkc)
             "kind": self.kind,
             "name": self.name,
@@ -204,7 +207,7 @@ class SentencePieceNormalizer(Normalizer):
             out, orig = np.empty(size, np.uint8), np.empty(size, np.int64)
             n = _normalize_into(
                 text, charsmap.units, charsmap.pool, charsmap.replacement_at,
-                symbols.base, symbols.check, symbols.value, self.remove_extra_whitespaces,
+                symbols.base, symbols.check, symbols.value, self._plain, self.remove_extra_whitespaces,
                 self.add_dummy_prefix, self.escape_whitespaces,
                 self.treat_whitespace_as_suffix, out, orig,
             )
@@ -226,7 +229,7 @@ class SentencePieceNormalizer(Normalizer):
         lengths = np.empty(len(texts), np.int64)
         symbols, charsmap = self._symbols, self.charsmap
         _normalize_items(buf, starts, ends, charsmap.units, charsmap.pool, charsmap.replacement_at,
-                         symbols.base, symbols.check, symbols.value, self.remove_extra_whitespaces,
+                         symbols.base, symbols.check, symbols.value, self._plain, self.remove_extra_whitespaces,
                          self.add_dummy_prefix, self.escape_whitespaces, self.treat_whitespace_as_suffix,
                          out, orig, out_starts, lengths)
         data = out.tobytes()
@@ -347,9 +350,12 @@ def _longest_symbol(base, check, value, text, pos, end):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _step(text, pos, end, units, pool, replacement_at, base, check, value):
+def _step(text, pos, end, units, pool, replacement_at, base, check, value, plain):
     """``NormalizePrefix``: (from_pool, start, length, consumed) as ``charsmap.map_step``,
-    a user-defined symbol first."""
+    a user-defined symbol first.  A byte marked in ``plain`` starts neither: it is its
+    own step."""
+    if plain[text[pos]]:
+        return False, pos, 1, 1
     length = _longest_symbol(base, check, value, text, pos, end)
     if length > 0:
         return False, pos, length, length
@@ -394,7 +400,7 @@ def _put(out, orig, n, source, start, stop, at, escape):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _sentencepiece_form(text, units, pool, replacement_at, base, check, value,
+def _sentencepiece_form(text, units, pool, replacement_at, base, check, value, plain,
                         remove_extra, dummy_prefix, escape, suffix, out, orig):
     """``Normalizer::Normalize`` as SentencePiece writes it, into ``out`` and ``orig``
     (bytes, and each one's input offset); returns their length, or -1 when they are too
@@ -407,7 +413,7 @@ def _sentencepiece_form(text, units, pool, replacement_at, base, check, value,
     if remove_extra:  # steps that give a lone space, at the start
         while consumed < end:
             from_pool, start, length, size = _step(text, consumed, end, units, pool,
-                                                   replacement_at, base, check, value)
+                                                   replacement_at, base, check, value, plain)
             if length != 1 or (pool[start] if from_pool else text[start]) != _SPACE:
                 break
             consumed += size
@@ -418,7 +424,7 @@ def _sentencepiece_form(text, units, pool, replacement_at, base, check, value,
     is_prev_space = remove_extra
     while consumed < end:
         from_pool, start, length, size = _step(text, consumed, end, units, pool,
-                                               replacement_at, base, check, value)
+                                               replacement_at, base, check, value, plain)
         source = pool if from_pool else text
         start, stop = _kept(source, start, start + length, is_prev_space)
         if start < stop:
@@ -463,17 +469,17 @@ def _meta_space_as_space(out, orig, n):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _normalize_into(text, units, pool, replacement_at, base, check, value,
+def _normalize_into(text, units, pool, replacement_at, base, check, value, plain,
                     remove_extra, dummy_prefix, escape, suffix, out, orig):
     """``SentencePieceNormalizer.normalize_with_offsets`` into ``out`` and ``orig``:
     returns the length, or -1 when the arrays are too short."""
-    n = _sentencepiece_form(text, units, pool, replacement_at, base, check, value,
+    n = _sentencepiece_form(text, units, pool, replacement_at, base, check, value, plain,
                             remove_extra, dummy_prefix, escape, suffix, out, orig)
     return _meta_space_as_space(out, orig, n) if n >= 0 else -1
 
 
 @njit(cache=True, nogil=True)
-def _normalize_items(buf, starts, ends, units, pool, replacement_at, base, check, value,
+def _normalize_items(buf, starts, ends, units, pool, replacement_at, base, check, value, plain,
                      remove_extra, dummy_prefix, escape, suffix, out, orig, out_starts, lengths):
     """``_normalize_into`` of each text ``buf[starts[t]:ends[t]]`` into
     ``out[out_starts[t]:]`` (room up to the next text's start): ``lengths[t]`` is its
@@ -481,7 +487,7 @@ def _normalize_items(buf, starts, ends, units, pool, replacement_at, base, check
     for t in range(starts.shape[0]):
         stop = out_starts[t + 1] if t + 1 < starts.shape[0] else out.shape[0]
         lengths[t] = _normalize_into(buf[starts[t] : ends[t]], units, pool, replacement_at, base, check, value,
-                                     remove_extra, dummy_prefix, escape, suffix, out[out_starts[t] : stop],
+                                     plain, remove_extra, dummy_prefix, escape, suffix, out[out_starts[t] : stop],
                                      orig[out_starts[t] : stop])
 
 
