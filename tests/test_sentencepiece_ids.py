@@ -173,3 +173,13 @@ def test_decode_of_any_ids_is_sentencepieces(trained, name):
         size = int(rng.integers(0, 12))
         ids = [int(rng.choice(special)) if rng.random() < 0.4 else int(rng.integers(0, n)) for _ in range(size)]
         assert tok.decode(ids) == sp.decode(ids), ids
+
+
+@pytest.mark.parametrize("name", ["nmt_nfkc", "byte_fallback", "user_and_control"])
+def test_one_text_calls_equal_the_batch(trained, corpus_lines, name):
+    """``encode`` of one text has its own path (one kernel call, ids mapped in Python)."""
+    tok, sp = _pair(trained[name])
+    lines = corpus_lines[::7] + EDGES + ["𓀀𓀁 x 𓀂", "𓀀", "a𓀀"]
+    assert [tok.encode(x) for x in lines] == tok.encode_batch(lines) == sp.encode(lines)
+    wide = SentencePieceTokenizer(trained[name], float32=False)
+    assert [wide.encode(x) for x in lines] == wide.encode_batch(lines)

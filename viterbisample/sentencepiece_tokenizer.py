@@ -37,10 +37,12 @@ from . import lattice
 from .checks import check_ids, check_num_threads, check_texts, read_file
 from .engine import in_chunks, joined, split
 from .io.sentencepiece import BYTE, CONTROL, UNKNOWN, UNUSED, _byte_piece_value, convert, parse_model_proto
-from .text import Text, pack
+from .text import Text, pack, to_bytes
 from .tokenizer import Tokenizer
 
 META = "\u2581"
+_ZERO = np.zeros(1, np.int64)
+_EMPTY = np.frombuffer(b"\0", np.uint8)[:0]  # read-only like frombuffer's: one kernel signature
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -65,6 +67,7 @@ class SentencePieceTokenizer(Tokenizer):
         self._unk = unknown[0] if unknown else None
         self._scores32 = self.model.scores.astype(np.float32)
         self._id_objects = np.array(range(len(entries)), dtype=object)
+        self._spm_list = self._spm_of.tolist()
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, *, float32: bool = True) -> "SentencePieceTokenizer":
@@ -135,9 +138,37 @@ class SentencePieceTokenizer(Tokenizer):
                return_offsets: bool = False) -> Any:
         """SentencePiece's ``encode(text)``: the Viterbi ids (``return_offsets=True``:
         with each token's span in ``text``)."""
-        found = self.encode_batch([text], alpha, seed, epoch, 1, index, entropy_per_byte=entropy_per_byte,
-                                  extra_tokens=extra_tokens, return_offsets=return_offsets)
-        return (found[0][0], found[1][0]) if return_offsets else found[0]
+        if return_offsets:
+            found = self.encode_batch([text], alpha, seed, epoch, 1, index, entropy_per_byte=entropy_per_byte,
+                                      extra_tokens=extra_tokens, return_offsets=True)
+            return found[0][0], found[1][0]
+        self._viterbi_only(alpha, entropy_per_byte, extra_tokens)
+        # One text, one kernel call, no thread pool: a data loader's __getitem__.
+        data = self.model.normalizer.normalize(to_bytes(text))
+        if not self.float32:
+            internal = self._engine.encode_one(data, lattice.VITERBI)
+        else:
+            m = self.model
+            out = np.empty(max(1, len(data)), np.int32)
+            offsets = np.empty(2, np.int64)
+            buf = np.frombuffer(data, np.uint8) if data else _EMPTY
+            if lattice.viterbi_items(m.suffix_trie, self._scores32, m.lengths, buf, _ZERO, np.array([len(data)]),
+                                     out, offsets) < 0:
+                raise RuntimeError(f"Viterbi found no path through {data[:60]!r}: the model does not cover it")
+            internal = out[: offsets[1]].tolist()
+        ids = []
+        for i in internal:  # SentencePiece's ids, each run of unknown characters one <unk>
+            spm = self._spm_list[i]
+            if spm < 0:
+                if self._unk is None:
+                    raise ValueError("the text has characters this model cannot spell, and it has no unknown piece")
+                if ids and ids[-1] == self._unk and last_unknown:
+                    continue
+                spm, last_unknown = self._unk, True
+            else:
+                last_unknown = False
+            ids.append(spm)
+        return ids
 
     def encode_batch(self, texts: Iterable[Text], alpha: float | None = None, seed: int | None = None,
                      epoch: int = 0, num_threads: int | None = None, first_index: int = 0, *,
