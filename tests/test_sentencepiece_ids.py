@@ -147,6 +147,10 @@ def test_what_is_not_exact_yet_is_refused(trained, tmp_path):
                  lambda: tok.encode_batch(["x"], extra_tokens=0.1)):
         with pytest.raises(NotImplementedError, match="SentencePiece"):
             call()
+    from viterbisample import SubwordRegularization
+
+    with pytest.raises(NotImplementedError, match="SentencePiece"):
+        SubwordRegularization(tok, 0.1)
     with pytest.raises(ValueError, match=".model file"):
         tok.save(tmp_path / "x.json")
     assert not (tmp_path / "x.json").exists()

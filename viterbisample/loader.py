@@ -87,6 +87,8 @@ class SubwordRegularization:
             raise ValueError("give alpha, extra_tokens or entropy_per_byte (with calibration_texts)")
         self.alpha = check_alpha(alpha)
         self.seed = fresh_seed() if seed is None else check_uint64(seed, "seed")
+        # A tokenizer that cannot sample says so now, not in the first worker.
+        tokenizer.encode(b"", self.alpha, self.seed)
         self.epoch = check_uint64(epoch, "epoch")
         self.options = tokenizer.input_options(
             add_bos=add_bos, add_eos=add_eos, max_length=max_length, truncation=truncation, padding=padding,
