@@ -355,16 +355,32 @@ def test_ray_data_recipe(default_tok, corpus, tmp_path):
 ])
 def test_training_gives_the_single_process_model(client, corpus, tmp_path, monkeypatch, options, blocksizes):
     """The same model file, byte for byte: files with blank, CR and invalid lines, units
-    in many chunks and (with small groups) in several groups, several block sizes."""
+    in many chunks and (with small groups) in several groups, several block sizes, and
+    seeds and first rounds on samples fetched from the workers."""
+    import functools
+
     import viterbisample
     from viterbisample import engine
     from viterbisample.distributed import train as cluster_train
+    from viterbisample.train import trainer
 
-    monkeypatch.setattr(engine, "SUM_GROUP_CHUNKS", 2)  # many groups from a small corpus
-    single = viterbisample.train([Path(f) for f in corpus], 1000, progress=False, **options)
+    # Many chunks and groups from a small corpus (6 to 11 KB of distinct units) ...
+    monkeypatch.setattr(engine, "SUM_CHUNK_BYTES", 1024)
+    monkeypatch.setattr(engine, "SUM_GROUP_CHUNKS", 3)
+    # ... and samples, as on a large one: seeds from 2 KB of units, first EM rounds on 3 KB.
+    monkeypatch.setattr(trainer, "seed_pieces", functools.partial(trainer.seed_pieces, sample_bytes=2_000))
+    run = trainer.Trainer.run
+
+    def run_on_samples(self, units, *args):
+        assert units.ends[-1] > 4_000  # else no sample is drawn
+        self.em_sample_bytes = 3_000
+        return run(self, units, *args)
+
+    monkeypatch.setattr(trainer.Trainer, "run", run_on_samples)
+    single = viterbisample.train([Path(f) for f in corpus], 400, progress=False, **options)
     single.save(tmp_path / "single.json")
     for blocksize in blocksizes:
-        tok = cluster_train(corpus, 1000, client=client, blocksize=blocksize, progress=False, **options)
+        tok = cluster_train(corpus, 400, client=client, blocksize=blocksize, progress=False, **options)
         tok.save(tmp_path / "cluster.json")
         assert (tmp_path / "cluster.json").read_bytes() == (tmp_path / "single.json").read_bytes(), blocksize
 
