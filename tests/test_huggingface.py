@@ -159,7 +159,15 @@ def test_models_with_a_normalizer_are_not_exported(data_file, tmp_path):
     assert not (tmp_path / "tokenizer.json").exists()
 
 
-def test_special_entries_are_never_chosen(default_tok):
-    # A special token's name spelled in bytes costs more than 1e4 per byte at worst:
-    # the special entry's score is far below any path.
-    assert SPECIAL_SCORE < -1e4 * 1e6
+def test_special_entries_are_never_chosen_even_at_extreme_scores(tmp_path):
+    """Every byte at the lowest score a model allows (-1e4) and a 200-byte special token
+    name: spelling the name costs -2e6, still far above the special entry's score, so
+    the exported model segments the name as text, as here."""
+    name = "<" + "s" * 198 + ">"
+    tok = Tokenizer.from_pieces([bytes([b]) for b in range(256)] + [b"ss"], [-1e4] * 256 + [-1e4],
+                                special_tokens=[name])
+    hf = exported(tok, tmp_path)
+    hf.encode_special_tokens = True
+    ids = hf.encode(name + " " + name, add_special_tokens=False).ids
+    assert 0 not in ids and ids == tok.encode(name + " " + name)
+    assert SPECIAL_SCORE < -1e4 * len(name.encode()) * 100
