@@ -140,17 +140,16 @@ def test_pickle_and_load(trained, tmp_path):
     assert Tokenizer.from_sentencepiece(path).encode("x y") == tok.encode("x y")
 
 
-def test_what_is_not_exact_yet_is_refused(trained, tmp_path):
+def test_what_is_not_available_yet_is_refused(trained, tmp_path):
     tok, _ = _pair(trained["nmt_nfkc"])
-    for call in (lambda: tok.encode("x", alpha=0.1), lambda: tok.sample("x", 0.1, 2),
-                 lambda: tok.nbest("x", 2), lambda: tok.entropy("x"), lambda: tok.log_prob("x", [5]),
-                 lambda: tok.encode_batch(["x"], extra_tokens=0.1)):
+    for call in (lambda: tok.sample("x", 0.1, 2, replace=False), lambda: tok.log_prob("x", [5]),
+                 lambda: tok.marginals("x"), lambda: tok.token_spans("x", [5])):
         with pytest.raises(NotImplementedError, match="SentencePiece"):
             call()
     from viterbisample import SubwordRegularization
 
-    with pytest.raises(NotImplementedError, match="SentencePiece"):
-        SubwordRegularization(tok, 0.1)
+    sr = SubwordRegularization(tok, 0.1, seed=3, padding=False)  # (this model has no pad token)
+    assert sr("a line", 4) == tok.encode("a line", 0.1, 3, index=4)
     with pytest.raises(ValueError, match=".model file"):
         tok.save(tmp_path / "x.json")
     assert not (tmp_path / "x.json").exists()

@@ -82,7 +82,8 @@ class Engine:
         if hit is not None:
             return hit
         m = self.model
-        linear = linear_domain_weights(m.scores, m.lengths, alpha, m.num_special, m.suffix_trie.max_len)
+        linear = linear_domain_weights(m.scores, m.lengths, alpha, m.num_special, m.suffix_trie.max_len,
+                                       m.kernel_arrays.steps)
         result = linear.weights if linear is not None else np.zeros(0, np.float64)
         with self._weights_lock:
             if len(self._weights_cache) >= 16:
@@ -236,7 +237,7 @@ def lattice_stats(
     n = len(starts)
     scores = arrays.scores
     log_z, length, score, entropy = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
-    linear = linear_domain_weights(scores, arrays.lengths, alpha, arrays.num_special, arrays.max_len)
+    linear = linear_domain_weights(scores, arrays.lengths, alpha, arrays.num_special, arrays.max_len, arrays.steps)
     if linear is None:
         linear = LinearWeights(scores[:0], scores[:0], 0.0)  # empty: the log domain
 

@@ -221,7 +221,8 @@ class LinearWeights(NamedTuple):
 
 
 def linear_domain_weights(
-    scores: np.ndarray, lengths: np.ndarray, alpha: float, num_special: int, max_len: int
+    scores: np.ndarray, lengths: np.ndarray, alpha: float, num_special: int, max_len: int,
+    steps: np.ndarray | None = None,
 ) -> LinearWeights | None:
     """The weights of the linear-domain passes at ``alpha``, or None where those passes
     are not provably exact (the caller then uses the log domain, exact everywhere).
@@ -250,23 +251,36 @@ def linear_domain_weights(
     e^D: the same bound serves it.  Both conditions hold at small alpha; at large alpha,
     with long pieces or widely spread scores they fail and the log domain takes over
     (``lattice.tempered_pass``).
+
+    A lattice in which not every byte is a piece (SentencePiece's: a character is one
+    of its pieces or one unknown node, never its bytes) gives ``steps``: the paths that
+    cross one character, as rows of ids padded with -1, every character of every text
+    having one of them.  Then b is the smallest weight of such a path, the bounds hold
+    between the positions where characters end (at most L of them in L bytes), and no
+    edge ends or starts inside a character, so no pass reads the masses there (0).
     """
     if not 0.0 <= alpha < math.inf:
         return None
     s = scores[num_special:]
     n = lengths[num_special:]
-    single = n == 1
-    if not single.any():
-        return None
     rate = float(np.max(s / n))
-    gap = np.maximum(rate * n - s, 0.0)  # log of the weight's shortfall from 1, alpha = 1
-    byte_gap = alpha * float(gap[single].max()) if gap[single].max() > 0.0 else 0.0
+    gap = np.zeros(scores.shape[0], np.float64)  # log of the weight's shortfall from 1, alpha = 1
+    gap[num_special:] = np.maximum(rate * n - s, 0.0)
+    if steps is None:
+        single = np.flatnonzero(lengths == 1)
+        single = single[single >= num_special]
+        if not single.size:
+            return None
+        step_gap = float(gap[single].max())
+    else:
+        step_gap = float(np.where(steps >= 0, gap[np.maximum(steps, 0)], 0.0).sum(axis=1).max())
+    byte_gap = alpha * step_gap if step_gap > 0.0 else 0.0
     span = max(1, max_len)
     if not span * byte_gap + math.log(span) <= LINEAR_SPAN_RANGE:
         return None
     log_weights = np.zeros(scores.shape[0], np.float64)
     # Finite even where alpha * gap overflows: such a piece has weight 0, and 0 * -1e300 = 0.
-    log_weights[num_special:] = np.maximum(-alpha * gap, -1e300)
+    log_weights[num_special:] = np.maximum(-alpha * gap[num_special:], -1e300)
     weights = np.exp(log_weights)
     weights[:num_special] = 0.0
     return LinearWeights(weights, log_weights, alpha * rate)

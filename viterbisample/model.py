@@ -45,6 +45,9 @@ class KernelArrays(NamedTuple):
     scores: np.ndarray  # float64 per id
     lengths: np.ndarray  # int32 per id
     num_special: int  # ids below this are special tokens, never in a lattice
+    # The paths across one character where not every byte is a piece (rows of ids, -1
+    # padded; ``logmath.linear_domain_weights``); None: the single bytes.
+    steps: np.ndarray | None = None
 
     @property
     def max_len(self) -> int:

@@ -19,11 +19,15 @@ no extra ids), and ``encode(text)`` is SentencePiece's ``encode(text)``:
   space removed, ``<unk>`` as its surface (`` ⁇ ``), control tokens as nothing, byte
   pieces as bytes.
 
-Not yet: sampling and the other questions of q_alpha (n-best, entropy, marginals,
-log-probabilities).  SentencePiece's lattice has no byte path for a character that has a
-piece; this model's has, so its q_alpha is not SentencePiece's, and those calls raise
-``NotImplementedError`` rather than answer for another distribution.  Save is refused
-too: the ``.model`` file is the model.
+Sampling (``alpha``), n-best and the statistics of q_alpha (entropy, expected length,
+log Z, calibrated alpha) run on SentencePiece's own lattice, in which a character that
+has a piece is never spelled in bytes (``sentencepiece_lattice``): the samples are exact
+draws from the distribution SentencePiece's ``encode(..., enable_sampling=True,
+nbest_size=-1)`` samples from, and n-best is its exact k best (SentencePiece's A* may
+stop early).  A run of unknown characters counts one token per character in
+``expected_length`` and in calibration (the lattice's tokens), one ``<unk>`` in the ids.
+Not yet: sampling without replacement, marginals, ``log_prob`` and ``token_spans`` of
+given SentencePiece ids.  Save is refused: the ``.model`` file is the model.
 """
 
 from __future__ import annotations
@@ -33,16 +37,22 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from . import lattice
-from .checks import check_ids, check_num_threads, check_texts, read_file
-from .engine import in_chunks, joined, split
-from .io.sentencepiece import BYTE, CONTROL, UNKNOWN, UNUSED, _byte_piece_value, convert, parse_model_proto
+from . import lattice, queries
+from .checks import (
+    UINT64_MAX, check_alpha, check_count, check_ids, check_num_threads, check_seed, check_texts, check_uint64,
+    read_file,
+)
+from .engine import Engine, as_array, in_chunks, joined, kernel_alpha, split
+from .io.sentencepiece import (
+    BYTE, CONTROL, NORMAL, UNK_PENALTY, UNKNOWN, UNUSED, USER_DEFINED, SentencePieceModelFile, _byte_piece_value,
+    convert, parse_model_proto,
+)
+from .sentencepiece_lattice import SentencePieceLattice
 from .text import Text, pack, to_bytes
-from .tokenizer import Tokenizer
+from .tokenizer import Tokenizer, _check_draws
 
 META = "\u2581"
 _ZERO = np.zeros(1, np.int64)
-_EMPTY = np.frombuffer(b"\0", np.uint8)[:0]  # read-only like frombuffer's: one kernel signature
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -53,9 +63,25 @@ class SentencePieceTokenizer(Tokenizer):
     """
 
     def __init__(self, proto: bytes, source: str = "<model>", *, float32: bool = True) -> None:
-        imported = convert(parse_model_proto(proto, source), source)
-        super().__init__(imported.tokenizer.model)
+        self._setup(parse_model_proto(proto, source), source, float32)
         self._proto = bytes(proto)
+
+    @classmethod
+    def from_spec(cls, spec: SentencePieceModelFile, source: str = "<model>", *, float32: bool = True,
+                  rebuild: tuple | None = None) -> "SentencePieceTokenizer":
+        """A tokenizer from the fields of a model already read (``io.sentencepiece``'s
+        ``SentencePieceModelFile``), for formats that carry a SentencePiece model in
+        another form.  ``rebuild``: ``(function, args)`` that makes it again (pickling);
+        without it, it cannot be pickled."""
+        tok = cls.__new__(cls)
+        tok._setup(spec, source, float32)
+        tok._proto = None
+        tok._rebuild_with = rebuild
+        return tok
+
+    def _setup(self, spec: SentencePieceModelFile, source: str, float32: bool) -> None:
+        imported = convert(spec, source)
+        super().__init__(imported.tokenizer.model)
         self._source = source
         self.float32 = bool(float32)
         self.spec = imported.source
@@ -65,16 +91,28 @@ class SentencePieceTokenizer(Tokenizer):
         self._id_of_piece = {e.piece.decode("utf-8", "replace"): i for i, e in enumerate(entries)}
         unknown = [i for i, e in enumerate(entries) if e.type == UNKNOWN]
         self._unk = unknown[0] if unknown else None
-        self._scores32 = self.model.scores.astype(np.float32)
+        # Viterbi's scores: SentencePiece's float32 arithmetic, or float64.
+        self._viterbi_scores = self.model.scores.astype(np.float32) if self.float32 else self.model.scores
         self._id_objects = np.array(range(len(entries)), dtype=object)
         self._spm_list = self._spm_of.tolist()
+        # Sampling and the other questions of q_alpha run on SentencePiece's own lattice.
+        matched = np.zeros(len(self.model), bool)
+        for i, spm in enumerate(self._spm_list):
+            matched[i] = spm >= 0 and entries[spm].type in (NORMAL, USER_DEFINED)
+        unknown_score = min(e.score for e in entries if e.type == NORMAL) - UNK_PENALTY
+        self._lattice = SentencePieceLattice(self.model, matched, unknown_score)
+        self._engine = Engine(self._lattice)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, *, float32: bool = True) -> "SentencePieceTokenizer":
         return cls(read_file(path, "SentencePiece model file"), str(path), float32=float32)
 
     def __reduce__(self) -> tuple:
-        return (_rebuild, (self._proto, self._source, self.float32))
+        if self._proto is not None:
+            return (_rebuild, (self._proto, self._source, self.float32))
+        if getattr(self, "_rebuild_with", None) is None:
+            raise TypeError(f"{self!r} was built from fields without a way to rebuild it; it cannot be pickled")
+        return self._rebuild_with
 
     def __repr__(self) -> str:
         return f"SentencePieceTokenizer({self._source!r}, vocab_size={self.vocab_size})"
@@ -136,26 +174,36 @@ class SentencePieceTokenizer(Tokenizer):
     def encode(self, text: Text, alpha: float | None = None, seed: int | None = None, *, epoch: int = 0,
                index: int = 0, entropy_per_byte: float | None = None, extra_tokens: float | None = None,
                return_offsets: bool = False) -> Any:
-        """SentencePiece's ``encode(text)``: the Viterbi ids (``return_offsets=True``:
-        with each token's span in ``text``)."""
+        """SentencePiece's ``encode(text)``: the Viterbi ids, or with ``alpha`` one exact
+        sample of q_alpha over SentencePiece's lattice (``encode(text, enable_sampling=True,
+        alpha=alpha, nbest_size=-1)`` there), keyed by (seed, epoch, index) as
+        ``Tokenizer.encode``; ``return_offsets=True``: with each token's span in ``text``."""
         if return_offsets:
             found = self.encode_batch([text], alpha, seed, epoch, 1, index, entropy_per_byte=entropy_per_byte,
                                       extra_tokens=extra_tokens, return_offsets=True)
             return found[0][0], found[1][0]
-        self._viterbi_only(alpha, entropy_per_byte, extra_tokens)
         # One text, one kernel call, no thread pool: a data loader's __getitem__.
         data = self.model.normalizer.normalize(to_bytes(text))
-        if not self.float32:
-            internal = self._engine.encode_one(data, lattice.VITERBI)
-        else:
-            m = self.model
+        a = lattice.VITERBI
+        if alpha is not None or entropy_per_byte is not None or extra_tokens is not None:
+            marked = self._lattice.mark(data)
+            a = kernel_alpha(self._calibrated(alpha, entropy_per_byte, extra_tokens, [marked]))
+        if a == lattice.VITERBI:
             out = np.empty(max(1, len(data)), np.int32)
             offsets = np.empty(2, np.int64)
-            buf = np.frombuffer(data, np.uint8) if data else _EMPTY
-            if lattice.viterbi_items(m.suffix_trie, self._scores32, m.lengths, buf, _ZERO, np.array([len(data)]),
-                                     out, offsets) < 0:
+            m = self.model
+            if lattice.viterbi_items(m.suffix_trie, self._viterbi_scores, m.lengths, as_array(data), _ZERO,
+                                     np.array([len(data)]), out, offsets) < 0:
                 raise RuntimeError(f"Viterbi found no path through {data[:60]!r}: the model does not cover it")
             internal = out[: offsets[1]].tolist()
+        else:
+            s = seed if type(seed) is int and 0 <= seed <= UINT64_MAX else check_seed(seed)
+            internal = self._engine.encode_one(marked, a, s, check_uint64(epoch, "epoch"),
+                                               check_uint64(index, "index"))
+            if marked is not data:
+                ids = np.array(internal, np.int32)
+                self._lattice.unmark(ids, np.array([0, len(ids)]), as_array(data), _ZERO)
+                internal = ids.tolist()
         ids = []
         for i in internal:  # SentencePiece's ids, each run of unknown characters one <unk>
             spm = self._spm_list[i]
@@ -174,10 +222,10 @@ class SentencePieceTokenizer(Tokenizer):
                      epoch: int = 0, num_threads: int | None = None, first_index: int = 0, *,
                      entropy_per_byte: float | None = None, extra_tokens: float | None = None,
                      return_offsets: bool = False) -> Any:
-        """``encode`` of each text, in parallel."""
-        self._viterbi_only(alpha, entropy_per_byte, extra_tokens)
+        """``encode`` of each text, in parallel (text k keyed by first_index + k)."""
         originals = check_texts(texts)
-        internal, internal_offsets = self._internal(originals, num_threads)
+        internal, internal_offsets = self._paths(originals, alpha, seed, epoch, num_threads, first_index,
+                                                 entropy_per_byte, extra_tokens)
         ids, offsets, keep = self._spm_ids(internal, internal_offsets)
         rows = split(self._id_objects[ids], offsets)  # one int object per id, made once
         if not return_offsets:
@@ -189,24 +237,95 @@ class SentencePieceTokenizer(Tokenizer):
                             epoch: int = 0, num_threads: int | None = None, first_index: int = 0, *,
                             entropy_per_byte: float | None = None,
                             extra_tokens: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        self._viterbi_only(alpha, entropy_per_byte, extra_tokens)
-        ids, offsets, _ = self._spm_ids(*self._internal(check_texts(texts), num_threads))
+        ids, offsets, _ = self._spm_ids(*self._paths(check_texts(texts), alpha, seed, epoch, num_threads, first_index,
+                                                     entropy_per_byte, extra_tokens))
         return ids.astype(np.int32), offsets
+
+    def sample_batch(self, texts: Iterable[Text], alpha: float, n: int, seed: int | None = None, epoch: int = 0,
+                     num_threads: int | None = None, first_index: int = 0) -> list[list[list[int]]]:
+        """``n`` exact samples of each text over SentencePiece's lattice (see
+        ``Tokenizer.sample_batch``)."""
+        ids, offsets = self.sample_batch_arrays(texts, alpha, n, seed, epoch, num_threads, first_index)
+        rows = split(self._id_objects[ids], offsets)
+        return [rows[k * n : (k + 1) * n] for k in range(len(rows) // n)] if n else [[] for _ in check_texts(texts)]
+
+    def sample_batch_arrays(self, texts: Iterable[Text], alpha: float, n: int, seed: int | None = None,
+                            epoch: int = 0, num_threads: int | None = None,
+                            first_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        texts = check_texts(texts)
+        a = check_alpha(alpha)
+        draws = _check_draws(texts, n, as_lists=False)
+        if draws == 0:
+            return np.zeros(0, np.int32), np.zeros(1, np.int64)
+        ids, offsets, _ = self._spm_ids(*self._sampled(self._normalized(texts), a, seed, epoch, num_threads,
+                                                       first_index, draws))
+        return ids.astype(np.int32), offsets
+
+    def nbest_batch(self, texts: Iterable[Text], k: int, num_threads: int | None = None
+                    ) -> list[list[tuple[list[int], float]]]:
+        """The exact ``k`` best segmentations of SentencePiece's lattice, in its ids, with
+        their scores (float64 sums of the pieces' scores, the unknown node's for each
+        unknown character), best first.  SentencePiece's own n-best is an A* search that
+        may stop early; this is a k-best dynamic program (``Tokenizer.nbest``)."""
+        normalized = self._normalized(texts)
+        found = queries.nbest_batch(self._engine, [self._lattice.mark(d) for d in normalized], k, num_threads)
+        out = []
+        for data, paths in zip(normalized, found):
+            rows = []
+            for path, score in paths:
+                ids = np.array(path, np.int32)
+                self._lattice.unmark(ids, np.array([0, len(ids)]), as_array(data), _ZERO)
+                rows.append((self._spm_ids(ids, np.array([0, len(ids)]))[0].tolist(), score))
+            out.append(rows)
+        return out
 
     def tokenize(self, text: Text, alpha: float | None = None, seed: int | None = None, *,
                  as_bytes: bool = False) -> list:
         ids = self.encode(text, alpha, seed)
         return [self.id_to_bytes(i) for i in ids] if as_bytes else [self.id_to_piece(i) for i in ids]
 
-    def _viterbi_only(self, alpha: Any, entropy_per_byte: Any, extra_tokens: Any) -> None:
-        if alpha is not None or entropy_per_byte is not None or extra_tokens is not None:
-            self._not_yet("sampling")
+    def _paths(self, texts: list, alpha: Any, seed: Any, epoch: Any, num_threads: Any, first_index: Any,
+               entropy_per_byte: Any, extra_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The Viterbi paths (``alpha`` None or inf) or samples of the texts, in the
+        import's ids, flat, and offsets."""
+        normalized = self._normalized(texts)
+        if alpha is None and entropy_per_byte is None and extra_tokens is None:
+            return self._viterbi(normalized, num_threads)
+        if alpha is not None and entropy_per_byte is None and extra_tokens is None:
+            a = kernel_alpha(alpha)
+        else:
+            marked = [self._lattice.mark(d) for d in normalized]
+            a = kernel_alpha(self._calibrated(alpha, entropy_per_byte, extra_tokens, marked, num_threads))
+        if a == lattice.VITERBI:  # alpha = inf: the best paths, with SentencePiece's ties
+            check_seed(seed), check_uint64(epoch, "epoch"), check_count(first_index, "first_index")
+            return self._viterbi(normalized, num_threads)
+        return self._sampled(normalized, a, seed, epoch, num_threads, first_index, 1)
 
-    def _internal(self, texts: list, num_threads: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """Viterbi ids of the import's own numbering, flat, and offsets."""
-        if not self.float32:
-            return super().encode_batch_arrays(texts, num_threads=num_threads)
-        prepared = self._prepare(texts)
+    def _normalized(self, texts: Iterable[Text]) -> list[bytes]:
+        return self.model.normalizer.normalize_batch([to_bytes(t) for t in check_texts(texts)])
+
+    def _prepare(self, texts: Iterable[Text]) -> list:
+        """The way in of the questions of q_alpha (``Tokenizer``'s): normalized, then
+        marked for SentencePiece's lattice (``sentencepiece_lattice``)."""
+        return [self._lattice.mark(d) for d in self._normalized(texts)]
+
+    def _prepare_one(self, text: Text) -> Text:
+        return self._lattice.mark(self.model.normalizer.normalize(to_bytes(text)))
+
+    def _sampled(self, normalized: list[bytes], alpha: float, seed: Any, epoch: Any, num_threads: Any,
+                 first_index: Any, draws: int) -> tuple[np.ndarray, np.ndarray]:
+        """``draws`` samples of each normalized text over SentencePiece's lattice, in the
+        import's ids (markers turned back into byte pieces), flat, and offsets."""
+        marked = [self._lattice.mark(d) for d in normalized]
+        ids, offsets = joined(self._engine.encoded_chunks(marked, alpha, seed, epoch, num_threads, first_index, draws))
+        if any(m is not d for m, d in zip(marked, normalized)):
+            buf, starts, _ = pack(normalized)
+            self._lattice.unmark(ids, offsets, buf, starts, draws)
+        return ids, offsets
+
+    def _viterbi(self, prepared: list[bytes], num_threads: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """Viterbi ids of normalized texts in the import's own numbering, flat, and
+        offsets (in SentencePiece's float32 arithmetic with ``float32``)."""
         threads = check_num_threads(num_threads)
         m = self.model
 
@@ -214,7 +333,8 @@ class SentencePieceTokenizer(Tokenizer):
             buf, starts, ends = pack(prepared[first:last])
             out = np.empty(max(1, int(ends[-1]) if len(ends) else 0), np.int32)
             offsets = np.empty(len(starts) + 1, np.int64)
-            status = lattice.viterbi_items(m.suffix_trie, self._scores32, m.lengths, buf, starts, ends, out, offsets)
+            status = lattice.viterbi_items(m.suffix_trie, self._viterbi_scores, m.lengths, buf, starts, ends, out,
+                                           offsets)
             if status < 0:
                 raise RuntimeError(f"Viterbi found no path through text {first - 1 - status}: the model does not cover it")
             return out[: offsets[-1]], offsets
@@ -282,12 +402,11 @@ class SentencePieceTokenizer(Tokenizer):
     def decode_bytes(self, ids: Sequence[int]) -> bytes:
         return self.decode(ids, "surrogateescape").encode("utf-8", "surrogateescape")
 
-    # -- what is not exact for SentencePiece's lattice yet ---------------------------------
+    # -- what is not available with SentencePiece's ids yet --------------------------------
     def _not_yet(self, what: str) -> None:
         raise NotImplementedError(
-            f"{what} with a SentencePiece model's ids is not available yet: SentencePiece's "
-            "lattice has no byte paths for characters that have a piece, this model's has, so "
-            "its q_alpha is not SentencePiece's (Viterbi ids are exact)"
+            f"{what} with a SentencePiece model's ids is not available yet (encode, encode_batch, "
+            "sample_batch, nbest, entropy, expected_length, log_partition and stats_batch are)"
         )
 
     def save(self, path: Any) -> None:
@@ -297,23 +416,25 @@ class SentencePieceTokenizer(Tokenizer):
     def save_huggingface(self, path: Any) -> None:
         self._not_yet("export to Hugging Face")
 
-    def sample(self, *args: Any, **kwargs: Any) -> Any:
-        self._not_yet("sampling")
+    def sample_distinct(self, *args: Any, **kwargs: Any) -> Any:
+        self._not_yet("sampling without replacement")
 
-    sample_batch = sample_batch_arrays = sample_distinct = sample_distinct_batch = sample
+    sample_distinct_batch = sample_distinct
 
-    def nbest(self, *args: Any, **kwargs: Any) -> Any:
-        self._not_yet("n-best")
+    def marginals(self, *args: Any, **kwargs: Any) -> Any:
+        self._not_yet("marginals (by id)")
 
-    nbest_batch = nbest
-
-    def log_partition_batch(self, *args: Any, **kwargs: Any) -> Any:
-        self._not_yet("statistics of q_alpha")
-
-    stats_batch = count_edges_batch = marginals = log_prob = alpha_for_entropy = alpha_for_length = log_partition_batch
+    def log_prob(self, *args: Any, **kwargs: Any) -> Any:
+        self._not_yet("log_prob of given ids")
 
     def token_spans(self, text: Text, ids: Sequence[int]) -> list[tuple[int, int]]:
         self._not_yet("token_spans of given ids (use encode(..., return_offsets=True))")
+
+    def sample(self, text: Text, alpha: float, n: int, seed: int | None = None, *, replace: bool = True,
+               include_best: bool = False) -> list:
+        if not replace:
+            self._not_yet("sampling without replacement")
+        return super().sample(text, alpha, n, seed, include_best=include_best)
 
 
 def _bytes_as_text(data: bytearray) -> str:

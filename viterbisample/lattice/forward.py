@@ -129,7 +129,9 @@ def linear_sample_pass(base, check, value, weights, max_len, text, lo, hi, mass,
     against the total it joins.  Once position j's terms are summed
     (``trie.suffix_mass_terms``), each of the ``draws`` samplers chooses its last edge
     into j with probability term / total using one uniform (ALGORITHMS.md section 4):
-    the ratios telescope, so a path comes out with probability q_alpha.  ``states[d]``:
+    the ratios telescope, so a path comes out with probability q_alpha.  Where no piece
+    ends inside a character (a lattice with ``steps``, see there) the mass is 0 and
+    nothing is chosen or rescaled.  ``states[d]``:
     sampler d's stream (rng.py, advanced in place); ``bp[d, j]``: its choice; ``terms``:
     ``max_len`` scratch.
     """
@@ -148,9 +150,12 @@ def linear_sample_pass(base, check, value, weights, max_len, text, lo, hi, mass,
             k, total = suffix_mass_terms(base, check, value, text, lo + q, lo - 1, weights, mass, lo, mask, mids, terms)
         else:  # inside a character: only the one-byte piece ends here
             v = single_byte_piece(base, check, value, text[lo + q])
-            k = 1 if v >= 0 else 0
+            if v < 0:  # none (a SentencePiece lattice): no path ends here, none reads it
+                mass[p & mask] = 0.0
+                continue
+            k = 1
             mids[0] = v
-            total = mass[q & mask] * weights[v] if v >= 0 else 0.0
+            total = mass[q & mask] * weights[v]
             terms[0] = total
         mass[p & mask] = total
         if k == 1:  # one edge: every sampler takes it, no draw needed

@@ -1,0 +1,301 @@
+"""Sampling and n-best with a SentencePiece model's ids are exact for SentencePiece's own
+lattice: against exhaustive enumeration of that lattice (built here from the
+``sentencepiece`` package's view of the model: its normalizer, its pieces, its scores),
+against ``sentencepiece``'s own sampler (two-sample chi-square) and its n-best.
+
+The reference lattice is SentencePiece's rule, written out: at each character, every
+NORMAL or user-defined piece that starts there (a user-defined one scored
+length * max score - 0.1, the max at least FLT_MIN > 0), and one unknown node scored min score - 10 where no piece is
+that one character; a path's ids are then SentencePiece's: a run of unknown characters
+one ``<unk>``, or with ``byte_fallback`` the byte pieces of each.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+import sentencepiece as spm
+from scipy.stats import chi2
+
+from reference import chi_square_gof, total_variation, tv_bound
+from viterbisample.sentencepiece_tokenizer import SentencePieceTokenizer
+
+N = 20000
+USER_SYMBOLS = ["<sep>", "Botchan", "ちゃん"]
+CONFIGS = {
+    "nmt_nfkc": {},
+    "byte_fallback": {"byte_fallback": True},
+    "user_symbols": {"user_defined_symbols": USER_SYMBOLS},
+}
+# Short texts with hundreds of segmentations, some with characters outside the
+# vocabulary (runs of them, merged into one <unk>, or spelled in byte pieces).
+TEXTS = ["It was certainly", " nothing 🙂🚀 of", "吾輩は猫である。名前はまだ無い。どこで生れたか", "Botchan ☃x ちゃん"]
+ALPHAS = [0.0, 0.1, 0.5, 1.0, 3.0]
+
+
+@pytest.fixture(scope="module")
+def models(data_file) -> dict[str, bytes]:
+    en = data_file("corpora/en_botchan.txt").read_text("utf-8").split("\n")
+    ja = data_file("corpora/ja_wagahaiwa_nekodearu.txt").read_text("utf-8").split("\n")
+    text = [x for x in (en[:1500] + ja[:400]) if x.strip()]
+    out = {}
+    for name, options in CONFIGS.items():
+        buf = io.BytesIO()
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(text), model_writer=buf, model_type="unigram",
+                                       vocab_size=2000, character_coverage=0.98, minloglevel=2, num_threads=2,
+                                       **options)
+        out[name] = buf.getvalue()
+    out["test_model"] = data_file("sp_test_models/test_model.model").read_bytes()
+    return out
+
+
+# -- the reference: SentencePiece's lattice, enumerated ------------------------------------
+
+
+def reference_paths(sp: spm.SentencePieceProcessor, text: str, user: list[str]) -> dict[tuple[int, ...], float]:
+    """Every segmentation of SentencePiece's lattice of ``text`` as SentencePiece's ids,
+    with its score (float64 sum of the float32 scores)."""
+    s = sp.normalize(text)
+    size = sp.get_piece_size()
+    special = [sp.is_unknown(i) or sp.is_control(i) or sp.is_unused(i) or sp.is_byte(i) for i in range(size)]
+    normal = [sp.get_score(i) for i in range(size) if not special[i] and sp.id_to_piece(i) not in user]
+    # SentencePiece's max score starts at FLT_MIN, the least positive float.
+    max_score, unk_score = max(normal + [1.1754943508222875e-38]), min(normal) - 10.0
+    pieces = {}
+    for i in range(size):
+        if not special[i]:
+            p = sp.id_to_piece(i)
+            pieces[p] = (i, len(p.encode()) * max_score - 0.1 if p in user else sp.get_score(i))
+    longest = max(map(len, pieces))
+    byte_fallback = sp.piece_to_id("<0x41>") != sp.unk_id()
+
+    def unknown_ids(char: str) -> list[int]:
+        if byte_fallback:
+            return [sp.piece_to_id(f"<0x{b:02X}>") for b in char.encode()]
+        return [-1]  # merged below
+
+    out: dict[tuple[int, ...], float] = {}
+
+    def walk(at: int, ids: list[int], score: float) -> None:
+        if at == len(s):
+            merged: list[int] = []
+            for i in ids:
+                if i == -1:
+                    if merged and merged[-1] == -1:
+                        continue
+                merged.append(i)
+            key = tuple(sp.unk_id() if i == -1 else i for i in merged)
+            assert key not in out  # distinct paths, distinct id sequences
+            out[key] = score
+            return
+        single = False
+        for end in range(at + 1, min(len(s), at + longest) + 1):
+            hit = pieces.get(s[at:end])
+            if hit is not None:
+                single |= end == at + 1
+                walk(end, ids + [hit[0]], score + hit[1])
+        if not single:
+            walk(at + 1, ids + unknown_ids(s[at]), score + unk_score)
+
+    walk(0, [], 0.0)
+    return out
+
+
+def distribution(paths: dict[tuple[int, ...], float], alpha: float) -> dict[tuple[int, ...], float]:
+    top = max(paths.values())
+    weights = {k: math.exp(alpha * (v - top)) for k, v in paths.items()}
+    total = math.fsum(weights.values())
+    return {k: w / total for k, w in weights.items()}
+
+
+def two_sample_p(a: Counter, b: Counter, min_expected: float = 5.0) -> tuple[float, int, float]:
+    """Chi-square test that two samples come from one distribution (a 2 x K table,
+    cells whose expected count is below ``min_expected`` in either sample pooled)."""
+    na, nb = sum(a.values()), sum(b.values())
+    cells, pool = [], [0, 0]
+    for k in set(a) | set(b):
+        both = a.get(k, 0) + b.get(k, 0)
+        if both * min(na, nb) / (na + nb) < min_expected:
+            pool[0] += a.get(k, 0)
+            pool[1] += b.get(k, 0)
+        else:
+            cells.append((a.get(k, 0), b.get(k, 0)))
+    if sum(pool):
+        cells.append(tuple(pool))
+    stat = 0.0
+    for ca, cb in cells:
+        both = ca + cb
+        ea, eb = both * na / (na + nb), both * nb / (na + nb)
+        stat += (ca - ea) ** 2 / ea + (cb - eb) ** 2 / eb
+    dof = len(cells) - 1
+    return stat, dof, float(chi2.sf(stat, dof)) if dof > 0 else 1.0
+
+
+def _pair(data: bytes):
+    return SentencePieceTokenizer(data), spm.SentencePieceProcessor(model_proto=data)
+
+
+def _user(name: str) -> list[str]:
+    return USER_SYMBOLS if name == "user_symbols" else []
+
+
+# -- the tests -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(CONFIGS) + ["test_model"])
+@pytest.mark.parametrize("text", TEXTS)
+def test_reference_lattice_is_sentencepieces(models, name, text):
+    """The enumeration is SentencePiece's lattice: its best path is sentencepiece's
+    Viterbi ids, and its best few are sentencepiece's n-best."""
+    tok, sp = _pair(models[name])
+    paths = reference_paths(sp, text, _user(name))
+    assert len(paths) <= 50000
+    ranked = sorted(paths, key=lambda k: -paths[k])
+    assert list(ranked[0]) == sp.encode(text)
+    theirs = sp.nbest_encode(text, nbest_size=5)
+    assert [paths[tuple(p)] for p in theirs] == pytest.approx([paths[k] for k in ranked[:5]], abs=1e-4)
+
+
+@pytest.mark.parametrize("alpha", ALPHAS)
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_samples_follow_sentencepieces_q_alpha(models, name, alpha):
+    tok, sp = _pair(models[name])
+    dofs = []
+    for k, text in enumerate(TEXTS):
+        q = distribution(reference_paths(sp, text, _user(name)), alpha)
+        # n draws from one pass, and n texts of one batch (keyed by index)
+        one_pass = Counter(map(tuple, tok.sample(text, alpha, N, seed=7 + k)))
+        batch = Counter(map(tuple, tok.encode_batch([text] * N, alpha=alpha, seed=70 + k)))
+        for how, observed in (("sample", one_pass), ("encode_batch", batch)):
+            assert set(observed) <= set(q), f"{how}: a sample that is not a path of SentencePiece's lattice"
+            stat, dof, p = chi_square_gof(observed, q)
+            dofs.append(dof)
+            assert p > 1e-4, (text, how, stat, dof)
+            assert total_variation(observed, q) < tv_bound(q, N)
+    assert max(dofs) >= (1 if alpha >= 3.0 else 10), dofs  # the tests have cells to fail in
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.5, 1.0])
+@pytest.mark.parametrize("name", ["nmt_nfkc", "byte_fallback", "test_model"])
+def test_samples_match_sentencepieces_own_sampler(models, name, alpha):
+    """Two-sample chi-square: ours against ``sentencepiece``'s sampler (nbest_size=-1,
+    its forward-filtering backward-sampling), and both against the enumeration."""
+    tok, sp = _pair(models[name])
+    spm.set_random_generator_seed(1234)
+    dofs = []
+    for k, text in enumerate(TEXTS[:3]):
+        ours = Counter(map(tuple, tok.sample(text, alpha, N, seed=100 + k)))
+        theirs = Counter(tuple(sp.encode(text, enable_sampling=True, alpha=alpha, nbest_size=-1)) for _ in range(N))
+        stat, dof, p = two_sample_p(ours, theirs)
+        dofs.append(dof)
+        assert p > 1e-4, (text, stat, dof)
+        q = distribution(reference_paths(sp, text, _user(name)), alpha)
+        assert chi_square_gof(theirs, q)[2] > 1e-4, "sentencepiece's own sampler"
+    assert max(dofs) >= 3, dofs
+
+
+def test_a_wrong_alpha_is_detected(models):
+    """The tests above can fail: samples at alpha 0.5 against q at 0.6 are rejected."""
+    tok, sp = _pair(models["nmt_nfkc"])
+    text = TEXTS[0]
+    observed = Counter(map(tuple, tok.sample(text, 0.5, N, seed=3)))
+    assert chi_square_gof(observed, distribution(reference_paths(sp, text, []), 0.6))[2] < 1e-6
+    theirs = Counter(tuple(sp.encode(text, enable_sampling=True, alpha=0.6, nbest_size=-1)) for _ in range(N))
+    assert two_sample_p(observed, theirs)[2] < 1e-6
+
+
+@pytest.mark.parametrize("name", list(CONFIGS) + ["test_model"])
+def test_nbest_is_the_exact_k_best(models, name):
+    tok, sp = _pair(models[name])
+    for text in TEXTS:
+        paths = reference_paths(sp, text, _user(name))
+        scores = sorted(paths.values(), reverse=True)
+        found = tok.nbest(text, 25)
+        assert len(found) == min(25, len(paths))
+        assert len({tuple(ids) for ids, _ in found}) == len(found)
+        for ids, score in found:
+            assert paths[tuple(ids)] == pytest.approx(score, abs=1e-9)
+        assert [s for _, s in found] == pytest.approx(scores[: len(found)], abs=1e-9)
+        assert found[0][0] == sp.encode(text)
+    everything = tok.nbest(TEXTS[0], 10**6)
+    assert {tuple(ids) for ids, _ in everything} == set(reference_paths(sp, TEXTS[0], _user(name)))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0, 5.0, 1e3])
+def test_entropy_and_log_partition_match_enumeration(models, alpha):
+    tok, sp = _pair(models["byte_fallback"])
+    for text in TEXTS:
+        paths = reference_paths(sp, text, [])
+        top = max(paths.values())
+        log_z = alpha * top + math.log(math.fsum(math.exp(alpha * (v - top)) for v in paths.values()))
+        q = distribution(paths, alpha)
+        entropy = -math.fsum(p * math.log(p) for p in q.values() if p > 0)
+        assert tok.log_partition(text, alpha) == pytest.approx(log_z, rel=1e-9, abs=1e-6)
+        assert tok.entropy(text, alpha) == pytest.approx(entropy, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("alpha", [50.0, 1e5, 1e308, math.inf])
+def test_large_alpha_gives_the_best_path(models, alpha):
+    tok, sp = _pair(models["nmt_nfkc"])
+    lines = ["The quick brown fox", "吾輩は猫である。名前はまだ無い。", "emoji 🙂🚀🧠 mixed ☃", "x" * 300]
+    assert tok.encode_batch(lines, alpha=alpha, seed=1) == sp.encode(lines)
+    assert [tok.encode(x, alpha, seed=2) for x in lines] == sp.encode(lines)
+
+
+def test_keyed_samples_are_the_same_one_at_a_time_and_in_batches(models):
+    tok, _ = _pair(models["byte_fallback"])
+    lines = TEXTS * 5 + ["", " ", "🙂", "a\u0301"]
+    batch = tok.encode_batch(lines, alpha=0.3, seed=5, epoch=2, first_index=10)
+    assert [tok.encode(x, 0.3, 5, epoch=2, index=10 + k) for k, x in enumerate(lines)] == batch
+    ids, offsets = tok.encode_batch_arrays(lines, alpha=0.3, seed=5, epoch=2, first_index=10)
+    assert [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])] == batch
+    assert tok.encode_batch(lines, alpha=0.3, seed=5, epoch=3, first_index=10) != batch
+    rows = tok.sample_batch(lines, 0.3, 4, seed=5, epoch=2, first_index=10)
+    assert [r[0] for r in rows] == batch and all(len(r) == 4 for r in rows)
+    assert [tok.decode(r) for r in batch] == [tok.decode(tok.encode(x)) for x in lines]
+
+
+def test_calibrated_sampling_and_offsets(models):
+    tok, sp = _pair(models["nmt_nfkc"])
+    lines = [x for x in TEXTS for _ in range(10)]
+    base = sum(map(len, sp.encode(lines)))
+    sampled = tok.encode_batch(lines, extra_tokens=0.2, seed=1)
+    assert 1.0 < sum(map(len, sampled)) / base < 1.5
+    ids, spans = tok.encode(TEXTS[1], 0.2, seed=4, return_offsets=True)
+    assert len(spans) == len(ids) and spans[-1][1] == len(TEXTS[1])
+    inputs = tok(TEXTS, alpha=0.2, seed=3, add_eos=True)
+    assert inputs["input_ids"] == [r + [sp.eos_id()] for r in tok.encode_batch(TEXTS, alpha=0.2, seed=3)]
+
+
+def test_what_is_not_available_says_so(models):
+    tok, _ = _pair(models["nmt_nfkc"])
+    with pytest.raises(NotImplementedError, match="not available yet"):
+        tok.sample(TEXTS[0], 0.5, 3, replace=False)
+    with pytest.raises(NotImplementedError, match="not available yet"):
+        tok.log_prob(TEXTS[0], [1, 2])
+    with pytest.raises(ValueError):
+        tok.encode(TEXTS[0], alpha=-1.0)
+    with pytest.raises(ValueError):
+        tok.sample_batch(TEXTS, 0.5, -1)
+
+
+def test_linear_domain_is_used_and_agrees_with_the_log_domain(models):
+    """The fast linear sampler runs on SentencePiece's lattice (mass 0 inside characters)
+    and draws what the log-domain sampler draws (the same streams, the same choices up
+    to rounding)."""
+    tok, _ = _pair(models["nmt_nfkc"])
+    engine = tok._engine
+    assert engine.weights(0.5).size > 0
+    lines = [x for x in TEXTS * 50]
+    fast = tok.encode_batch(lines, alpha=0.5, seed=9)
+    engine._weights_cache[0.5] = np.zeros(0)  # force the log domain
+    try:
+        slow = tok.encode_batch(lines, alpha=0.5, seed=9)
+    finally:
+        engine._weights_cache.clear()
+    same = sum(a == b for a, b in zip(fast, slow))
+    assert same >= 0.99 * len(lines)
