@@ -81,15 +81,29 @@ class SentencePieceLattice:
         return KernelArrays(self.trie, self.suffix_trie, self.scores, self.lengths, self.num_special, self.steps)
 
     def mark(self, data: bytes) -> bytes:
-        """``mark_unknown`` of one text's bytes (the same bytes when nothing is unknown)."""
+        """``mark_unknown`` of one text's bytes (the same object when nothing is unknown)."""
         if not data:
             return data
         buf = np.frombuffer(data, np.uint8)
         out = np.empty_like(buf)
         t = self.trie
-        if mark_unknown(t.base, t.check, t.value, buf, out) == 0:
+        if mark_unknown(t.base, t.check, t.value, buf, 0, len(data), out) == 0:
             return data
         return out.tobytes()
+
+    def mark_batch(self, texts: list[bytes], packed: tuple) -> list[bytes]:
+        """``mark`` of each text, ``packed`` their ``text.pack``: one kernel call, and a
+        new bytes object only for the texts that have an unknown character."""
+        buf, starts, ends = packed
+        if not len(buf):
+            return texts
+        out = np.empty_like(buf)
+        changed = np.zeros(len(starts), np.bool_)
+        t = self.trie
+        if not mark_items(t.base, t.check, t.value, buf, starts, ends, out, changed):
+            return texts
+        return [out[a:b].tobytes() if c else d for d, a, b, c in zip(texts, starts.tolist(), ends.tolist(),
+                                                                       changed.tolist())]
 
     def unmark(self, ids: np.ndarray, offsets: np.ndarray, buf: np.ndarray, starts: np.ndarray,
                draws: int = 1) -> np.ndarray:
@@ -107,14 +121,23 @@ def _one_character(piece: bytes) -> bool:
 
 
 @njit(cache=True, nogil=True)
-def mark_unknown(base, check, value, buf, out):
-    """Copy ``buf`` to ``out`` with every character that is not a piece of the trie
-    (``base``/``check``/``value``, walked forward from the root over its bytes), and
-    every byte that starts no valid UTF-8 character, replaced by ``MARK_LEAD`` followed
-    by ``MARK_REST`` for its other bytes; returns how many were replaced."""
-    n = buf.shape[0]
+def mark_items(base, check, value, buf, starts, ends, out, changed):
+    """``mark_unknown`` of each item ``buf[starts[t]:ends[t]]`` into the same place of
+    ``out``, ``changed[t]`` whether it has an unknown character; returns whether any has."""
+    for t in range(starts.shape[0]):
+        changed[t] = mark_unknown(base, check, value, buf, starts[t], ends[t], out) > 0
+    return changed.any()
+
+
+@njit(cache=True, nogil=True)
+def mark_unknown(base, check, value, buf, lo, hi, out):
+    """Copy ``buf[lo:hi]`` to ``out[lo:hi]`` with every character that is not a piece of
+    the trie (``base``/``check``/``value``, walked forward from the root over its bytes),
+    and every byte that starts no valid UTF-8 character, replaced by ``MARK_LEAD``
+    followed by ``MARK_REST`` for its other bytes; returns how many were replaced."""
+    n = hi
     replaced = 0
-    i = 0
+    i = lo
     while i < n:
         k = character_length(buf, i, n)
         known = k > 0

@@ -268,7 +268,8 @@ class SentencePieceTokenizer(Tokenizer):
         unknown character), best first.  SentencePiece's own n-best is an A* search that
         may stop early; this is a k-best dynamic program (``Tokenizer.nbest``)."""
         normalized = self._normalized(texts)
-        found = queries.nbest_batch(self._engine, [self._lattice.mark(d) for d in normalized], k, num_threads)
+        found = queries.nbest_batch(self._engine, self._lattice.mark_batch(normalized, pack(normalized)), k,
+                                    num_threads)
         out = []
         for data, paths in zip(normalized, found):
             rows = []
@@ -294,7 +295,7 @@ class SentencePieceTokenizer(Tokenizer):
         if alpha is not None and entropy_per_byte is None and extra_tokens is None:
             a = kernel_alpha(alpha)
         else:
-            marked = [self._lattice.mark(d) for d in normalized]
+            marked = self._lattice.mark_batch(normalized, pack(normalized))
             a = kernel_alpha(self._calibrated(alpha, entropy_per_byte, extra_tokens, marked, num_threads))
         if a == lattice.VITERBI:  # alpha = inf: the best paths, with SentencePiece's ties
             check_seed(seed), check_uint64(epoch, "epoch"), check_count(first_index, "first_index")
@@ -307,7 +308,8 @@ class SentencePieceTokenizer(Tokenizer):
     def _prepare(self, texts: Iterable[Text]) -> list:
         """The way in of the questions of q_alpha (``Tokenizer``'s): normalized, then
         marked for SentencePiece's lattice (``sentencepiece_lattice``)."""
-        return [self._lattice.mark(d) for d in self._normalized(texts)]
+        normalized = self._normalized(texts)
+        return self._lattice.mark_batch(normalized, pack(normalized))
 
     def _prepare_one(self, text: Text) -> Text:
         return self._lattice.mark(self.model.normalizer.normalize(to_bytes(text)))
@@ -316,11 +318,11 @@ class SentencePieceTokenizer(Tokenizer):
                  first_index: Any, draws: int) -> tuple[np.ndarray, np.ndarray]:
         """``draws`` samples of each normalized text over SentencePiece's lattice, in the
         import's ids (markers turned back into byte pieces), flat, and offsets."""
-        marked = [self._lattice.mark(d) for d in normalized]
+        packed = pack(normalized)
+        marked = self._lattice.mark_batch(normalized, packed)
         ids, offsets = joined(self._engine.encoded_chunks(marked, alpha, seed, epoch, num_threads, first_index, draws))
-        if any(m is not d for m, d in zip(marked, normalized)):
-            buf, starts, _ = pack(normalized)
-            self._lattice.unmark(ids, offsets, buf, starts, draws)
+        if marked is not normalized:
+            self._lattice.unmark(ids, offsets, packed[0], packed[1], draws)
         return ids, offsets
 
     def _viterbi(self, prepared: list[bytes], num_threads: int | None) -> tuple[np.ndarray, np.ndarray]:
