@@ -48,7 +48,7 @@ from .io.sentencepiece import (
     convert, parse_model_proto,
 )
 from .sentencepiece_lattice import SentencePieceLattice
-from .text import Text, pack, to_bytes
+from .text import Text, bytes_list, pack, to_bytes
 from .tokenizer import Tokenizer, _check_draws
 
 META = "\u2581"
@@ -303,7 +303,7 @@ class SentencePieceTokenizer(Tokenizer):
         return self._sampled(normalized, a, seed, epoch, num_threads, first_index, 1)
 
     def _normalized(self, texts: Iterable[Text]) -> list[bytes]:
-        return self.model.normalizer.normalize_batch([to_bytes(t) for t in check_texts(texts)])
+        return self.model.normalizer.normalize_batch(bytes_list(check_texts(texts)))
 
     def _prepare(self, texts: Iterable[Text]) -> list:
         """The way in of the questions of q_alpha (``Tokenizer``'s): normalized, then

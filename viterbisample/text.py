@@ -37,23 +37,29 @@ def to_bytes(text: Text) -> bytes:
     raise TypeError(f"text must be str or bytes, got {type(text).__name__}")
 
 
-def pack(texts: Iterable[Text]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One ``uint8`` buffer and the ``int64`` start and end offset of each text in it."""
-    if isinstance(texts, (str, bytes, bytearray, memoryview)):
-        raise TypeError(
-            "expected a list of texts, got a single text; use encode() for one text"
-        )
+def bytes_list(texts: Iterable[Text]) -> list[bytes]:
+    """``to_bytes`` of each text, at the least cost per text for a list of str or of bytes."""
     encoded = texts if isinstance(texts, list) else list(texts)
     kinds = set(map(type, encoded))
     if kinds <= {str}:
         try:
             # Where strict UTF-8 succeeds it gives the bytes surrogateescape would, and
             # str.encode mapped over the list is the cheapest call per text.
-            encoded = list(map(str.encode, encoded))
+            return list(map(str.encode, encoded))
         except UnicodeEncodeError:
-            encoded = [to_bytes(t) for t in encoded]
-    elif not kinds <= {bytes}:  # lists of bytes, common in data pipelines, are used as they are
-        encoded = [to_bytes(t) for t in encoded]
+            return [to_bytes(t) for t in encoded]
+    if kinds <= {bytes}:  # lists of bytes, common in data pipelines, are used as they are
+        return encoded
+    return [to_bytes(t) for t in encoded]
+
+
+def pack(texts: Iterable[Text]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One ``uint8`` buffer and the ``int64`` start and end offset of each text in it."""
+    if isinstance(texts, (str, bytes, bytearray, memoryview)):
+        raise TypeError(
+            "expected a list of texts, got a single text; use encode() for one text"
+        )
+    encoded = bytes_list(texts)
     joined = b"".join(encoded)
     lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
     ends = np.cumsum(lengths)
