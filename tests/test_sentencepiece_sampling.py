@@ -56,9 +56,11 @@ def models(data_file) -> dict[str, bytes]:
 # -- the reference: SentencePiece's lattice, enumerated ------------------------------------
 
 
-def reference_paths(sp: spm.SentencePieceProcessor, text: str, user: list[str]) -> dict[tuple[int, ...], float]:
+def reference_paths(sp: spm.SentencePieceProcessor, text: str, user: list[str],
+                    nodes: dict | None = None) -> dict[tuple[int, ...], float]:
     """Every segmentation of SentencePiece's lattice of ``text`` as SentencePiece's ids,
-    with its score (float64 sum of the float32 scores)."""
+    with its score (float64 sum of the float32 scores); ``nodes``, if given, receives
+    each one's number of lattice nodes (an unknown character is one)."""
     s = sp.normalize(text)
     size = sp.get_piece_size()
     special = [sp.is_unknown(i) or sp.is_control(i) or sp.is_unused(i) or sp.is_byte(i) for i in range(size)]
@@ -80,7 +82,7 @@ def reference_paths(sp: spm.SentencePieceProcessor, text: str, user: list[str]) 
 
     out: dict[tuple[int, ...], float] = {}
 
-    def walk(at: int, ids: list[int], score: float) -> None:
+    def walk(at: int, ids: list[int], score: float, count: int = 0) -> None:
         if at == len(s):
             merged: list[int] = []
             for i in ids:
@@ -91,15 +93,17 @@ def reference_paths(sp: spm.SentencePieceProcessor, text: str, user: list[str]) 
             key = tuple(sp.unk_id() if i == -1 else i for i in merged)
             assert key not in out  # distinct paths, distinct id sequences
             out[key] = score
+            if nodes is not None:
+                nodes[key] = count
             return
         single = False
         for end in range(at + 1, min(len(s), at + longest) + 1):
             hit = pieces.get(s[at:end])
             if hit is not None:
                 single |= end == at + 1
-                walk(end, ids + [hit[0]], score + hit[1])
+                walk(end, ids + [hit[0]], score + hit[1], count + 1)
         if not single:
-            walk(at + 1, ids + unknown_ids(s[at]), score + unk_score)
+            walk(at + 1, ids + unknown_ids(s[at]), score + unk_score, count + 1)
 
     walk(0, [], 0.0)
     return out
@@ -225,17 +229,23 @@ def test_nbest_is_the_exact_k_best(models, name):
     assert {tuple(ids) for ids, _ in everything} == set(reference_paths(sp, TEXTS[0], _user(name)))
 
 
+@pytest.mark.parametrize("name", ["nmt_nfkc", "byte_fallback"])
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0, 5.0, 1e3])
-def test_entropy_and_log_partition_match_enumeration(models, alpha):
-    tok, sp = _pair(models["byte_fallback"])
+def test_entropy_length_and_log_partition_match_enumeration(models, name, alpha):
+    """Statistics of q_alpha over SentencePiece's lattice; the expected length counts
+    its nodes (an unknown character is one, whatever its bytes)."""
+    tok, sp = _pair(models[name])
     for text in TEXTS:
-        paths = reference_paths(sp, text, [])
+        nodes: dict = {}
+        paths = reference_paths(sp, text, [], nodes)
         top = max(paths.values())
         log_z = alpha * top + math.log(math.fsum(math.exp(alpha * (v - top)) for v in paths.values()))
         q = distribution(paths, alpha)
         entropy = -math.fsum(p * math.log(p) for p in q.values() if p > 0)
+        length = math.fsum(p * nodes[k] for k, p in q.items())
         assert tok.log_partition(text, alpha) == pytest.approx(log_z, rel=1e-9, abs=1e-6)
         assert tok.entropy(text, alpha) == pytest.approx(entropy, rel=1e-6, abs=1e-9)
+        assert tok.expected_length(text, alpha) == pytest.approx(length, rel=1e-9)
 
 
 @pytest.mark.parametrize("alpha", [50.0, 1e5, 1e308, math.inf])

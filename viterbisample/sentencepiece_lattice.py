@@ -10,17 +10,17 @@ would carry mass under q_alpha.  So the lattice passes run on another vocabulary
 another text, built so that the lattice is SentencePiece's, edge for edge:
 
 * ``SentencePieceLattice``: the pieces SentencePiece matches (NORMAL and USER_DEFINED)
-  with the import's ids and scores, and two marker bytes that no UTF-8 text contains,
-  ``MARK_LEAD`` (0xFF) scored as the unknown node and ``MARK_REST`` (0xFE) scored 0, with
-  the ids of the import's byte pieces 0xFF and 0xFE;
+  with the import's ids and scores, and one byte that no UTF-8 text contains,
+  ``MARK`` (0xFF), scored as the unknown node, with the id of the import's byte piece
+  0xFF;
 * ``mark_unknown``: the text with each character that has no piece (and each byte that
-  starts no valid UTF-8 character) replaced, byte for byte, by 0xFF then 0xFE.  No piece
-  contains a marker, so a marked character has one path, of the unknown node's score,
-  and positions, lengths and token counts stay those of the text;
-* ``unmark``: after a pass, each marker token becomes the import's byte piece of the
-  byte it replaced, and ``SentencePieceTokenizer`` maps those as it maps Viterbi's: one
-  ``<unk>`` per run of unknown characters, or the model's byte pieces with
-  ``byte_fallback``.
+  starts no valid UTF-8 character) replaced by ``MARK``.  No piece contains it, so an
+  unknown character is one edge of the unknown node's score, as in SentencePiece, and
+  counts one token in every statistic;
+* ``unmark``: after a pass, each marker token becomes the import's byte pieces of the
+  character it replaced, as Viterbi spells that character, and ``SentencePieceTokenizer``
+  maps those as it maps Viterbi's: one ``<unk>`` per run of unknown characters, or the
+  model's byte pieces with ``byte_fallback``.
 
 Not every byte is a piece here, so the linear-domain proof runs over characters
 (``steps``; ``logmath.linear_domain_weights``).
@@ -37,8 +37,7 @@ from .charsmap import character_length
 from .model import KernelArrays, Model
 from .trie import Trie, build_trie, child
 
-MARK_LEAD = 0xFF  # the first byte of an unknown character
-MARK_REST = 0xFE  # its other bytes
+MARK = 0xFF  # an unknown character
 
 
 class SentencePieceLattice:
@@ -51,30 +50,22 @@ class SentencePieceLattice:
     """
 
     def __init__(self, model: Model, matched: np.ndarray, unknown_score: float) -> None:
-        s = model.num_special
-        self.num_special = s
-        self.lead_id = model.piece_id(bytes([MARK_LEAD]))
-        self.rest_id = model.piece_id(bytes([MARK_REST]))
-        ids = np.flatnonzero(matched)
-        pieces = [model.piece_bytes(i) for i in ids.tolist()] + [bytes([MARK_LEAD]), bytes([MARK_REST])]
-        ids = ids.tolist() + [self.lead_id, self.rest_id]
-        self.trie: Trie = build_trie(pieces, ids)
-        self.suffix_trie: Trie = build_trie(pieces, ids, reverse=True)
+        self.num_special = model.num_special
+        self.mark_id = model.piece_id(bytes([MARK]))
+        ids = np.flatnonzero(matched).tolist()
+        pieces = [model.piece_bytes(i) for i in ids]
+        # A character crosses as one of its one-character pieces, or as the marker.
+        steps = [i for i, p in zip(ids, pieces) if _one_character(p)] + [self.mark_id]
+        self.steps = np.array(steps, np.int64)[:, None]  # (logmath.linear_domain_weights)
+        self.trie: Trie = build_trie(pieces + [bytes([MARK])], ids + [self.mark_id])
+        self.suffix_trie: Trie = build_trie(pieces + [bytes([MARK])], ids + [self.mark_id], reverse=True)
         scores = model.scores.copy()
-        scores[self.lead_id] = unknown_score
-        scores[self.rest_id] = 0.0
+        scores[self.mark_id] = unknown_score
         self.scores = scores
         self.lengths = model.lengths
         self.decode_table = model.decode_table
-        # The import's byte piece of each byte: what a marker token stood for.
+        # The import's byte piece of each byte: what a marked character is spelled with.
         self.byte_piece = np.array([model.piece_id(bytes([b])) for b in range(256)], np.int32)
-        # A character crosses as one of its one-character pieces, or as the markers of
-        # up to four bytes.
-        single = [i for i, p in zip(ids[:-2], pieces[:-2]) if _one_character(p)]
-        steps = np.full((len(single) + 1, 4), -1, np.int64)
-        steps[:-1, 0] = single
-        steps[-1] = [self.lead_id, self.rest_id, self.rest_id, self.rest_id]
-        self.steps = steps
 
     @cached_property
     def kernel_arrays(self) -> KernelArrays:
@@ -82,35 +73,32 @@ class SentencePieceLattice:
 
     def mark(self, data: bytes) -> bytes:
         """``mark_unknown`` of one text's bytes (the same object when nothing is unknown)."""
-        if not data:
-            return data
         buf = np.frombuffer(data, np.uint8)
         out = np.empty_like(buf)
         t = self.trie
-        if mark_unknown(t.base, t.check, t.value, buf, 0, len(data), out) == 0:
-            return data
-        return out.tobytes()
+        size, replaced = mark_unknown(t.base, t.check, t.value, buf, 0, len(data), out, 0)
+        return data if replaced == 0 else out[:size].tobytes()
 
     def mark_batch(self, texts: list[bytes], packed: tuple) -> list[bytes]:
         """``mark`` of each text, ``packed`` their ``text.pack``: one kernel call, and a
         new bytes object only for the texts that have an unknown character."""
         buf, starts, ends = packed
-        if not len(buf):
-            return texts
         out = np.empty_like(buf)
+        out_ends = np.empty_like(ends)
         changed = np.zeros(len(starts), np.bool_)
         t = self.trie
-        if not mark_items(t.base, t.check, t.value, buf, starts, ends, out, changed):
+        if not mark_items(t.base, t.check, t.value, buf, starts, ends, out, out_ends, changed):
             return texts
-        return [out[a:b].tobytes() if c else d for d, a, b, c in zip(texts, starts.tolist(), ends.tolist(),
-                                                                       changed.tolist())]
+        out_starts = np.concatenate([[0], out_ends[:-1]]).tolist()
+        return [out[a:b].tobytes() if c else d
+                for d, a, b, c in zip(texts, out_starts, out_ends.tolist(), changed.tolist())]
 
-    def unmark(self, ids: np.ndarray, offsets: np.ndarray, buf: np.ndarray, starts: np.ndarray,
-               draws: int = 1) -> np.ndarray:
-        """``unmark`` in place: ``ids``/``offsets`` the outputs of the texts
-        ``buf[starts[t]:]`` (unmarked), ``draws`` consecutive outputs per text."""
-        unmark(ids, offsets, self.lengths, buf, starts, draws, self.lead_id, self.rest_id, self.byte_piece)
-        return ids
+    def unmark(self, ids: np.ndarray, offsets: np.ndarray, packed: tuple, draws: int = 1
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """``unmark``: ``ids``/``offsets`` the outputs of the marked texts, ``draws``
+        consecutive outputs per text, ``packed`` the texts unmarked (``text.pack``)."""
+        buf, starts, ends = packed
+        return unmark(ids, offsets, self.lengths, buf, starts, ends, draws, self.mark_id, self.byte_piece)
 
 
 def _one_character(piece: bytes) -> bool:
@@ -121,27 +109,30 @@ def _one_character(piece: bytes) -> bool:
 
 
 @njit(cache=True, nogil=True)
-def mark_items(base, check, value, buf, starts, ends, out, changed):
-    """``mark_unknown`` of each item ``buf[starts[t]:ends[t]]`` into the same place of
-    ``out``, ``changed[t]`` whether it has an unknown character; returns whether any has."""
+def mark_items(base, check, value, buf, starts, ends, out, out_ends, changed):
+    """``mark_unknown`` of each item ``buf[starts[t]:ends[t]]``, written back to back to
+    ``out`` (item t ends at ``out_ends[t]``), ``changed[t]`` whether it has an unknown
+    character; returns whether any has."""
+    at = 0
     for t in range(starts.shape[0]):
-        changed[t] = mark_unknown(base, check, value, buf, starts[t], ends[t], out) > 0
+        at, replaced = mark_unknown(base, check, value, buf, starts[t], ends[t], out, at)
+        out_ends[t] = at
+        changed[t] = replaced > 0
     return changed.any()
 
 
 @njit(cache=True, nogil=True)
-def mark_unknown(base, check, value, buf, lo, hi, out):
-    """Copy ``buf[lo:hi]`` to ``out[lo:hi]`` with every character that is not a piece of
+def mark_unknown(base, check, value, buf, lo, hi, out, at):
+    """Write ``buf[lo:hi]`` to ``out[at:]`` with every character that is not a piece of
     the trie (``base``/``check``/``value``, walked forward from the root over its bytes),
-    and every byte that starts no valid UTF-8 character, replaced by ``MARK_LEAD``
-    followed by ``MARK_REST`` for its other bytes; returns how many were replaced."""
-    n = hi
+    and every byte that starts no valid UTF-8 character, replaced by the one byte
+    ``MARK``; returns (the end of what was written, how many were replaced)."""
     replaced = 0
     i = lo
-    while i < n:
-        k = character_length(buf, i, n)
+    while i < hi:
+        k = character_length(buf, i, hi)
         known = k > 0
-        if not known:
+        if not known:  # a byte that starts no character: one unknown, as SentencePiece reads it
             k = 1
         else:
             state = 0
@@ -152,25 +143,47 @@ def mark_unknown(base, check, value, buf, lo, hi, out):
             known = state > 0 and value[state] >= 0
         if known:
             for j in range(i, i + k):
-                out[j] = buf[j]
+                out[at] = buf[j]
+                at += 1
         else:
-            out[i] = MARK_LEAD
-            for j in range(i + 1, i + k):
-                out[j] = MARK_REST
+            out[at] = MARK
+            at += 1
             replaced += 1
         i += k
-    return replaced
+    return at, replaced
 
 
 @njit(cache=True, nogil=True)
-def unmark(ids, offsets, lengths, buf, starts, draws, lead_id, rest_id, byte_piece):
-    """Each marker token of output r (``ids[offsets[r]:offsets[r + 1]]``, a path through
-    the marked text ``r // draws``, which starts at ``buf[starts[r // draws]]`` unmarked)
-    becomes ``byte_piece`` of the byte it replaced."""
-    for r in range(offsets.shape[0] - 1):
-        pos = starts[r // draws]
+def unmark(ids, offsets, lengths, buf, starts, ends, draws, mark_id, byte_piece):
+    """The outputs with each marker token replaced by the byte pieces (``byte_piece``)
+    of the character it stands for: output r (``ids[offsets[r]:offsets[r + 1]]``) is a
+    path through the marked text ``r // draws``, whose unmarked bytes are
+    ``buf[starts[r // draws]:ends[r // draws]]``.  Returns (ids, offsets)."""
+    n_out = offsets.shape[0] - 1
+    size = 0
+    for r in range(n_out):  # the room: a marker token becomes its character's bytes
+        pos, end = starts[r // draws], ends[r // draws]
+        for x in range(offsets[r], offsets[r + 1]):
+            k = max(1, character_length(buf, pos, end)) if ids[x] == mark_id else lengths[ids[x]]
+            size += k if ids[x] == mark_id else 1
+            pos += k
+    out = np.empty(size, np.int32)
+    new_offsets = np.empty(n_out + 1, np.int64)
+    new_offsets[0] = 0
+    at = 0
+    for r in range(n_out):
+        pos, end = starts[r // draws], ends[r // draws]
         for x in range(offsets[r], offsets[r + 1]):
             pid = ids[x]
-            if pid == lead_id or pid == rest_id:
-                ids[x] = byte_piece[buf[pos]]
-            pos += lengths[pid]
+            if pid == mark_id:
+                k = max(1, character_length(buf, pos, end))
+                for j in range(pos, pos + k):
+                    out[at] = byte_piece[buf[j]]
+                    at += 1
+                pos += k
+            else:
+                out[at] = pid
+                at += 1
+                pos += lengths[pid]
+        new_offsets[r + 1] = at
+    return out, new_offsets

@@ -201,9 +201,8 @@ class SentencePieceTokenizer(Tokenizer):
             internal = self._engine.encode_one(marked, a, s, check_uint64(epoch, "epoch"),
                                                check_uint64(index, "index"))
             if marked is not data:
-                ids = np.array(internal, np.int32)
-                self._lattice.unmark(ids, np.array([0, len(ids)]), as_array(data), _ZERO)
-                internal = ids.tolist()
+                internal = self._lattice.unmark(np.array(internal, np.int32), np.array([0, len(internal)]),
+                                                (as_array(data), _ZERO, np.array([len(data)])))[0].tolist()
         ids = []
         for i in internal:  # SentencePiece's ids, each run of unknown characters one <unk>
             spm = self._spm_list[i]
@@ -274,9 +273,9 @@ class SentencePieceTokenizer(Tokenizer):
         for data, paths in zip(normalized, found):
             rows = []
             for path, score in paths:
-                ids = np.array(path, np.int32)
-                self._lattice.unmark(ids, np.array([0, len(ids)]), as_array(data), _ZERO)
-                rows.append((self._spm_ids(ids, np.array([0, len(ids)]))[0].tolist(), score))
+                ids, offsets = self._lattice.unmark(np.array(path, np.int32), np.array([0, len(path)]),
+                                                    (as_array(data), _ZERO, np.array([len(data)])))
+                rows.append((self._spm_ids(ids, offsets)[0].tolist(), score))
             out.append(rows)
         return out
 
@@ -322,7 +321,7 @@ class SentencePieceTokenizer(Tokenizer):
         marked = self._lattice.mark_batch(normalized, packed)
         ids, offsets = joined(self._engine.encoded_chunks(marked, alpha, seed, epoch, num_threads, first_index, draws))
         if marked is not normalized:
-            self._lattice.unmark(ids, offsets, packed[0], packed[1], draws)
+            ids, offsets = self._lattice.unmark(ids, offsets, packed, draws)
         return ids, offsets
 
     def _viterbi(self, prepared: list[bytes], num_threads: int | None) -> tuple[np.ndarray, np.ndarray]:
