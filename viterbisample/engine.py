@@ -83,7 +83,7 @@ class Engine:
             return hit
         m = self.model
         linear = linear_domain_weights(m.scores, m.lengths, alpha, m.num_special, m.suffix_trie.max_len,
-                                       m.kernel_arrays.steps)
+                                       getattr(m, "steps", None))  # (a SentencePiece lattice has steps)
         result = linear.weights if linear is not None else np.zeros(0, np.float64)
         with self._weights_lock:
             if len(self._weights_cache) >= 16:
