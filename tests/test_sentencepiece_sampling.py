@@ -25,6 +25,7 @@ from reference import chi_square_gof, total_variation, tv_bound
 from viterbisample.sentencepiece_tokenizer import SentencePieceTokenizer
 
 N = 20000
+RESULTS: list[tuple] = []  # (test, model, text, alpha, statistic, dof, p), printed by the last test
 USER_SYMBOLS = ["<sep>", "Botchan", "ちゃん"]
 CONFIGS = {
     "nmt_nfkc": {},
@@ -177,6 +178,7 @@ def test_samples_follow_sentencepieces_q_alpha(models, name, alpha):
         for how, observed in (("sample", one_pass), ("encode_batch", batch)):
             assert set(observed) <= set(q), f"{how}: a sample that is not a path of SentencePiece's lattice"
             stat, dof, p = chi_square_gof(observed, q)
+            RESULTS.append((f"vs enumeration, {how}", name, text, alpha, stat, dof, p))
             dofs.append(dof)
             assert p > 1e-4, (text, how, stat, dof)
             assert total_variation(observed, q) < tv_bound(q, N)
@@ -195,6 +197,7 @@ def test_samples_match_sentencepieces_own_sampler(models, name, alpha):
         ours = Counter(map(tuple, tok.sample(text, alpha, N, seed=100 + k)))
         theirs = Counter(tuple(sp.encode(text, enable_sampling=True, alpha=alpha, nbest_size=-1)) for _ in range(N))
         stat, dof, p = two_sample_p(ours, theirs)
+        RESULTS.append(("vs sentencepiece's sampler", name, text, alpha, stat, dof, p))
         dofs.append(dof)
         assert p > 1e-4, (text, stat, dof)
         q = distribution(reference_paths(sp, text, _user(name)), alpha)
@@ -309,3 +312,11 @@ def test_linear_domain_is_used_and_agrees_with_the_log_domain(models):
         engine._weights_cache.clear()
     same = sum(a == b for a, b in zip(fast, slow))
     assert same >= 0.99 * len(lines)
+
+
+def test_zz_print_chi_square_table():
+    """Shows the statistics of the sampling tests (run pytest with -s to see them)."""
+    assert RESULTS, "the sampling tests ran first"
+    print("\ntest\tmodel\ttext\talpha\tchi2\tdof\tp")
+    for test, name, text, alpha, stat, dof, p in RESULTS:
+        print(f"{test}\t{name}\t{text}\t{alpha}\t{stat:.1f}\t{dof}\t{p:.3f}")
