@@ -37,8 +37,6 @@ import struct
 import numpy as np
 from numba import njit
 
-from .utf8 import utf8_valid
-
 _LEAF = 1 << 31
 _LABEL_BITS = _LEAF | 0xFF
 _HAS_LEAF = 1 << 8
@@ -65,9 +63,14 @@ def longest_match(units, text, pos, end):
     """
     if units.shape[0] == 0:
         return 0, 0
-    node = _children(units[0])
-    length = 0
-    value = 0
+    return walk_from(units, _children(units[0]), text, pos, pos, end, 0, 0)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def walk_from(units, node, text, start, pos, end, length, value):
+    """``longest_match`` of a key that starts at ``text[start]``, its walk already at
+    ``node`` (the base of the children) with ``text[start:pos]`` read, where (``length``,
+    ``value``) is the longest key found so far."""
     for i in range(pos, end):
         b = text[i]
         node ^= b
@@ -76,7 +79,7 @@ def longest_match(units, text, pos, end):
             break
         node ^= _children(unit)
         if unit & _HAS_LEAF:
-            length = i + 1 - pos
+            length = i + 1 - start
             value = units[node] & (_LEAF - 1)
     return length, value
 
@@ -85,21 +88,34 @@ def longest_match(units, text, pos, end):
 def character_length(text, pos, end):
     """The length of the valid UTF-8 character at ``text[pos]``, or 0 if none starts there
     (SentencePiece's ``IsValidDecodeUTF8``: the strict rules, no overlong forms, surrogates
-    or values past U+10FFFF; a text that ends inside a character has none there)."""
+    or values past U+10FFFF; a text that ends inside a character has none there).
+
+    Written out rather than through ``utf8.utf8_valid``: inlined, it is a few compares,
+    where a call costs more than that in every step of the normalizer."""
     b = text[pos]
     if b < 0x80:
         return 1
-    if 0xC2 <= b <= 0xDF:
-        n = 2
-    elif 0xE0 <= b <= 0xEF:
-        n = 3
-    elif 0xF0 <= b <= 0xF4:
-        n = 4
-    else:
+    if b < 0xC2:
         return 0
-    if pos + n > end or not utf8_valid(text, pos, pos + n):
-        return 0
-    return n
+    if b < 0xE0:
+        return 2 if pos + 1 < end and (text[pos + 1] & 0xC0) == 0x80 else 0
+    if b < 0xF0:
+        if pos + 2 >= end:
+            return 0
+        c = text[pos + 1]
+        # E0 needs A0-BF (no overlong form), ED 80-9F (no surrogate)
+        if c < (0xA0 if b == 0xE0 else 0x80) or c > (0x9F if b == 0xED else 0xBF):
+            return 0
+        return 3 if (text[pos + 2] & 0xC0) == 0x80 else 0
+    if b < 0xF5:
+        if pos + 3 >= end:
+            return 0
+        c = text[pos + 1]
+        # F0 needs 90-BF (no overlong form), F4 80-8F (nothing past U+10FFFF)
+        if c < (0x90 if b == 0xF0 else 0x80) or c > (0x8F if b == 0xF4 else 0xBF):
+            return 0
+        return 4 if (text[pos + 2] & 0xC0) == 0x80 and (text[pos + 3] & 0xC0) == 0x80 else 0
+    return 0
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -123,6 +139,61 @@ def map_step(units, pool, replacement_at, text, pos, end):
     return True, replacement_at, 3, 1
 
 
+# ``CharsMap.character_steps`` of a character: [where its step goes on from, its value].
+COPY = -1  # no key starts with the character: it is its own step, unchanged
+WALK = -2  # a key ends inside its bytes (no map SentencePiece builds): take the whole step
+REPLACE = -3  # the character is a key and no longer key starts with it: its value replaces it
+# (0 or more: the node after its bytes, where a longer key may go on.)  The value is the
+# pool offset of its replacement if the character is a key, else -1.
+
+
+@njit(cache=True, nogil=True)
+def _character_table(units):
+    """``CharsMap.character_steps`` for U+0080-U+FFFF (the rows of surrogates and of
+    U+0000-U+007F are unused).  ``units`` is not empty."""
+    steps = np.empty((0x10000, 2), np.int32)
+    steps[:, 0] = COPY
+    steps[:, 1] = -1
+    nodes = steps[:, 0]
+    values = steps[:, 1]
+    code = np.zeros(3, np.uint8)
+    root = _children(units[0])
+    for cp in range(0x80, 0x10000):
+        if cp < 0x800:
+            size = 2
+            code[0], code[1] = 0xC0 | (cp >> 6), 0x80 | (cp & 0x3F)
+        else:
+            size = 3
+            code[0], code[1], code[2] = 0xE0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3F), 0x80 | (cp & 0x3F)
+        node = root
+        whole = True
+        inside = False
+        for i in range(size):
+            b = code[i]
+            node ^= b
+            unit = units[node]
+            if (unit & _LABEL_BITS) != b:
+                whole = False
+                break
+            node ^= _children(unit)
+            if unit & _HAS_LEAF:
+                if i + 1 < size:
+                    inside = True
+                else:
+                    values[cp] = units[node] & (_LEAF - 1)
+        if inside:
+            nodes[cp] = WALK
+        elif whole:
+            # Does a longer key go on from here?  (Label 0 is the leaf: no byte reaches it.)
+            more = False
+            for b in range(1, 256):
+                if (units[node ^ b] & _LABEL_BITS) == b:
+                    more = True
+                    break
+            nodes[cp] = node if more else (REPLACE if values[cp] >= 0 else COPY)
+    return steps
+
+
 class CharsMap:
     """A parsed and validated ``precompiled_charsmap``.
 
@@ -142,9 +213,23 @@ class CharsMap:
     max_expansion : int
         The most bytes a step writes per byte it consumes: the longest replacement, or 3
         (U+FFFD for one byte).
+    key_first_bytes : np.ndarray, uint8, shape (256,)
+        1 for each byte some key starts with: a step at any other byte needs no walk (one
+        character passes unchanged, or U+FFFD).
+    copied_before_ascii : np.ndarray, uint8, shape (256,)
+        1 for the ASCII bytes a step copies alone whenever an ASCII byte or the end of the
+        text follows: the byte is no key, and the keys that start with it go on with a
+        non-ASCII byte (``A`` and a combining accent, say).  In SentencePiece's maps that
+        is every letter, so English and code need no walk.
+    character_steps : np.ndarray, int32, shape (65536, 2) (no rows without rules)
+        For each character of 2 or 3 bytes (by code point), the walk of its own bytes,
+        done once (``_character_table``): a step at a character reads its row instead of
+        three units of the double array, the dependent loads that are most of its time.
     """
 
-    __slots__ = ("blob", "units", "pool", "replacement_at", "ascii_key_starts", "max_expansion")
+    __slots__ = ("blob", "units", "pool", "replacement_at", "ascii_key_starts", "max_expansion",
+                 "key_first_bytes", "copied_before_ascii",
+                 "character_steps")
 
     def __init__(self, blob: bytes, units: np.ndarray, pool: bytes) -> None:
         self.blob = blob
@@ -153,6 +238,8 @@ class CharsMap:
         self.pool = np.frombuffer(pool + b"\0" + REPLACEMENT_CHARACTER + b"\0", np.uint8)
         self.ascii_key_starts = _ascii_key_starts(units)
         self.max_expansion = max(len(REPLACEMENT_CHARACTER), *map(len, pool.split(b"\0")))
+        self.key_first_bytes, self.copied_before_ascii = _first_steps(units)
+        self.character_steps = _character_table(units) if len(units) else np.zeros((0, 2), np.int32)
 
     @classmethod
     def parse(cls, blob: bytes) -> "CharsMap":
@@ -279,6 +366,26 @@ def plain_bytes(units: np.ndarray) -> np.ndarray:
         unit = units[int(_children_of(units[:1])[0]) ^ labels]
         plain[:128][(unit & _LABEL_BITS) == labels] = 0
     return plain
+
+
+def _first_steps(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``CharsMap.key_first_bytes`` and ``CharsMap.copied_before_ascii``: the root's
+    children, and for each ASCII one whether it is a key or has an ASCII child."""
+    first = np.zeros(256, np.uint8)
+    copied = np.zeros(256, np.uint8)
+    copied[:128] = 1
+    if not len(units):
+        return first, copied
+    labels = np.arange(256, dtype=np.int64)
+    index = int(_children_of(units[:1])[0]) ^ labels
+    unit = units[index]
+    first[(unit & _LABEL_BITS) == labels] = 1
+    ascii_labels = labels[:128]
+    for b in np.flatnonzero(first[:128]).tolist():
+        children = units[int(index[b] ^ _children_of(unit[b : b + 1])[0]) ^ ascii_labels]
+        is_key = bool(unit[b] & _HAS_LEAF)
+        copied[b] = not is_key and not ((children & _LABEL_BITS) == ascii_labels).any()
+    return first, copied
 
 
 def _children_of(units: np.ndarray) -> np.ndarray:

@@ -28,8 +28,8 @@ from typing import Any, Iterable
 import numpy as np
 from numba import njit
 
-from .charsmap import CharsMap, map_step, plain_bytes
-from .text import pack
+from .charsmap import COPY, WALK, CharsMap, character_length, map_step, plain_bytes, walk_from
+from .text import Text, pack, to_bytes
 from .trie import build_trie, child
 
 
@@ -50,6 +50,11 @@ class Normalizer:
     def normalize_batch(self, texts: list[bytes]) -> list[bytes]:
         """``normalize`` of each text (a kernel call per batch where one exists)."""
         return [self.normalize(t) for t in texts]
+
+    def normalize_packed(self, texts: list[Text]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``normalize`` of each text (str or bytes), as ``text.pack`` packs texts: one
+        ``uint8`` buffer and the ``int64`` start and end of each text in it."""
+        return pack([self.normalize(to_bytes(t)) for t in texts])
 
     def to_json(self) -> dict[str, Any]:
         """The fields the model file stores (``kind`` and the parameters)."""
@@ -81,6 +86,9 @@ class Identity(Normalizer):
     def normalize_with_offsets(self, data: bytes) -> tuple[bytes, np.ndarray]:
         return data, np.arange(len(data), dtype=np.int64)
 
+    def normalize_packed(self, texts: list[Text]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return pack(texts)
+
     @property
     def is_identity(self) -> bool:
         return True
@@ -88,6 +96,10 @@ class Identity(Normalizer):
 
 # -- SentencePiece ---------------------------------------------------------------------
 _SPACE = 0x20
+_ZERO = np.zeros(1, np.int64)
+# Ends each text in the batch kernel's output: a byte that valid UTF-8 never holds.
+_SEPARATOR = 0xFF
+_SEPARATOR_BYTES = bytes([_SEPARATOR])
 _FLAGS = ("add_dummy_prefix", "remove_extra_whitespaces", "escape_whitespaces",
           "treat_whitespace_as_suffix")
 
@@ -178,6 +190,17 @@ class SentencePieceNormalizer(Normalizer):
         # Bytes every step copies alone, in any text (the kernels skip their walks).
         self._plain = plain_bytes(self.charsmap.units)
         self._plain[[s[0] for s in symbols]] = 0
+        # The batch kernel's step at each byte (``_step_kinds``).  It writes ``▁`` as a
+        # space as it goes, which needs every step's output to be whole characters; a map
+        # or a symbol that is not valid UTF-8 (never one SentencePiece builds) takes the
+        # kernel of ``normalize_with_offsets`` instead.
+        charsmap, trie = self.charsmap, self._symbols
+        self._whole_characters = all(_is_utf8(x) for x in [*symbols, *charsmap.pool.tobytes().split(b"\0")])
+        flags = (self.remove_extra_whitespaces, self.add_dummy_prefix, self.escape_whitespaces,
+                 self.treat_whitespace_as_suffix)
+        self._tables = (_step_kinds(charsmap, symbols), charsmap.character_steps, charsmap.units, charsmap.pool,
+                        charsmap.replacement_at, trie.base, trie.check, trie.value,
+                        sum(bit << i for i, bit in enumerate(flags)))
         self._json = {  # the map last: it is long (320 KB for nmt_nfkc)
             "kind": self.kind,
             "name": self.name,
@@ -190,8 +213,11 @@ class SentencePieceNormalizer(Normalizer):
         data = _as_bytes(data)
         if data.isascii() and not data.translate(None, self._plain_ascii):
             return self._whitespace_only(data)
-        out, _, n = self._run(data)
-        return out[:n].tobytes()
+        if not self._whole_characters:
+            out, _, n = self._run(data)
+            return out[:n].tobytes()
+        out, ends = self._packed(np.frombuffer(data, np.uint8), _ZERO, np.array([len(data)]))
+        return out[: ends[0]].tobytes()
 
     def normalize_with_offsets(self, data: bytes) -> tuple[bytes, np.ndarray]:
         out, orig, n = self._run(_as_bytes(data))
@@ -217,24 +243,55 @@ class SentencePieceNormalizer(Normalizer):
 
     def normalize_batch(self, texts: list[bytes]) -> list[bytes]:
         """``normalize`` of each text, in one kernel call over the packed batch (a call per
-        text costs microseconds of Python, as much as a short text's lattice).  A text
-        whose output outgrows the room first guessed is redone alone."""
+        text costs microseconds of Python, as much as a short text's lattice)."""
         if not texts:
             return []
+        if not self._whole_characters:
+            return [self.normalize(_as_bytes(t)) for t in texts]
+        out, ends = self._packed(*pack(texts))
+        # The kernel ends each text with _SEPARATOR: bytes.split makes the list in C, at
+        # half the time of slicing it in Python.
+        parts = out[: ends[-1] + 1].tobytes().split(_SEPARATOR_BYTES)
+        parts.pop()
+        return parts
+
+    def normalize_packed(self, texts: list[Text]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``normalize`` of each text (str or bytes), packed as ``text.pack`` packs texts:
+        one read-only ``uint8`` buffer and the ``int64`` start and end of each text in it
+        (here with a byte between texts).  What the batch kernels take, without a bytes
+        object per text or a second packing."""
+        if not self._whole_characters:
+            return pack([self.normalize(to_bytes(t)) for t in texts])
         buf, starts, ends = pack(texts)
-        room = 3 * (ends - starts) + 8
-        out_ends = np.cumsum(room)
-        out_starts = out_ends - room
-        out, orig = np.empty(int(out_ends[-1]), np.uint8), np.empty(int(out_ends[-1]), np.int64)
-        lengths = np.empty(len(texts), np.int64)
-        symbols, charsmap = self._symbols, self.charsmap
-        _normalize_items(buf, starts, ends, charsmap.units, charsmap.pool, charsmap.replacement_at,
-                         symbols.base, symbols.check, symbols.value, self._plain, self.remove_extra_whitespaces,
-                         self.add_dummy_prefix, self.escape_whitespaces, self.treat_whitespace_as_suffix,
-                         out, orig, out_starts, lengths)
-        data = out.tobytes()
-        return [data[a : a + n] if n >= 0 else self.normalize(t)
-                for a, n, t in zip(out_starts.tolist(), lengths.tolist(), texts)]
+        out, out_ends = self._packed(buf, starts, ends)
+        out_starts = np.zeros_like(out_ends)
+        out_starts[1:] = out_ends[:-1] + 1
+        # Read-only and never empty, as pack's: the kernels then see one type of buffer.
+        out = out[: max(1, int(out_ends[-1]) if len(out_ends) else 0)]
+        out.flags.writeable = False
+        return out, out_starts, out_ends
+
+    def _packed(self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The batch kernel over the packed texts: the outputs, each followed by
+        ``_SEPARATOR``, and where each ends.  The room first guessed is the input plus a
+        dummy space and a separator a text (the common maps shrink text more often than
+        they grow it); when it runs out, the kernel stops at the text that did not fit and
+        goes on in a bigger buffer."""
+        count = len(starts)
+        total = int(ends[-1] - starts[0]) if count else 0
+        out = np.empty(total + total // 16 + 2 * count + 16, np.uint8)
+        out_ends = np.empty(count, np.int64)
+        done = 0
+        while True:  # once, unless the texts grow
+            done = _normalize_texts(buf, starts, ends, done, *self._tables, out, out_ends)
+            if done == count:
+                return out, out_ends
+            # Room for this text at its longest (every step at its longest output), and more.
+            at = int(out_ends[done - 1]) + 1 if done else 0
+            need = at + self.charsmap.max_expansion * int(ends[done] - starts[done]) + 3
+            bigger = np.empty(max(2 * len(out), need), np.uint8)
+            bigger[:at] = out[:at]
+            out = bigger
 
     def _whitespace_only(self, data: bytes) -> bytes:
         """``normalize`` of a text that every step leaves unchanged, one byte a step."""
@@ -328,6 +385,40 @@ def _bytes_from_json(obj: Any, i: int) -> bytes:
         f"user-defined symbol {i} must be a string or {{\"hex\": ...}}, got {obj!r:.40}")
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# What the batch kernel does at a byte (``_step_kinds``), from the cheapest:
+_COPY = 0  # an ASCII byte no key or symbol starts with: copied alone
+_COPY_BEFORE_ASCII = 1  # copied alone when an ASCII byte or the end follows, else _WALK
+_CHARACTER = 2  # a non-ASCII byte no key or symbol starts with: its character, or U+FFFD
+_TABLE = 3  # the lead byte of a character of 2 or 3 bytes: its walk is in the map's table
+_WALK = 4  # the whole step: symbols, then the map's longest match
+
+
+def _step_kinds(charsmap: CharsMap, symbols: list[bytes]) -> np.ndarray:
+    """uint8[256]: the kind of step (above) that each byte starts, for the batch kernel."""
+    first = charsmap.key_first_bytes == 1
+    ascii_bytes = np.arange(256) < 128
+    kinds = np.full(256, _WALK, np.uint8)
+    kinds[ascii_bytes & (charsmap.copied_before_ascii == 1)] = _COPY_BEFORE_ASCII
+    kinds[ascii_bytes & ~first] = _COPY
+    kinds[~ascii_bytes & ~first] = _CHARACTER
+    if len(charsmap.character_steps):
+        # Every lead byte of 2 or 3, keys or not: in Japanese, kana (keys start with them)
+        # and kanji (none do) alternate at random, and one branch for both is cheaper.
+        kinds[0xC2:0xF0] = _TABLE
+    else:
+        kinds[0xE2] = _WALK  # (a map without rules has no table)
+    kinds[[s[0] for s in symbols]] = _WALK
+    return kinds
+
+
 # -- the SentencePiece kernel -------------------------------------------------------------
 # No function here allocates: the caller passes the output arrays, so the kernel runs
 # without Numba's reference counting (_nrt=False), and the helpers of the loop are inlined
@@ -356,6 +447,12 @@ def _step(text, pos, end, units, pool, replacement_at, base, check, value, plain
     own step."""
     if plain[text[pos]]:
         return False, pos, 1, 1
+    return _full_step(text, pos, end, units, pool, replacement_at, base, check, value)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _full_step(text, pos, end, units, pool, replacement_at, base, check, value):
+    """``_step`` without the shortcut: the longest symbol, else ``charsmap.map_step``."""
     length = _longest_symbol(base, check, value, text, pos, end)
     if length > 0:
         return False, pos, length, length
@@ -478,17 +575,199 @@ def _normalize_into(text, units, pool, replacement_at, base, check, value, plain
     return _meta_space_as_space(out, orig, n) if n >= 0 else -1
 
 
-@njit(cache=True, nogil=True)
-def _normalize_items(buf, starts, ends, units, pool, replacement_at, base, check, value, plain,
-                     remove_extra, dummy_prefix, escape, suffix, out, orig, out_starts, lengths):
-    """``_normalize_into`` of each text ``buf[starts[t]:ends[t]]`` into
-    ``out[out_starts[t]:]`` (room up to the next text's start): ``lengths[t]`` is its
-    output's length, or -1 where the room was too small."""
-    for t in range(starts.shape[0]):
-        stop = out_starts[t + 1] if t + 1 < starts.shape[0] else out.shape[0]
-        lengths[t] = _normalize_into(buf[starts[t] : ends[t]], units, pool, replacement_at, base, check, value,
-                                     plain, remove_extra, dummy_prefix, escape, suffix, out[out_starts[t] : stop],
-                                     orig[out_starts[t] : stop])
+# -- the batch kernel: no offsets, ▁ written as a space as it goes -------------------------
+# The same steps as ``_sentencepiece_form`` (and the same output as it and
+# ``_meta_space_as_space`` together), in one pass: a text's dummy prefix is written first and
+# its trailing spaces are cut at the end, where ``trim`` is the length up to the last byte
+# that is not such a space.  Most bytes take no walk of the double array (``_step_kinds``):
+# ASCII letters, digits and punctuation are copied when ASCII follows, and a character of 2
+# or 3 bytes reads the walk through its own bytes from the map's table
+# (``CharsMap.character_steps``): CJK and most kana are copied after one look-up.
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _write_step(out, n, trim, prev_space, source, start, stop, remove_extra, escape):
+    """Write a step's output ``source[start:stop]`` at ``out[n]``: without its leading
+    spaces after a step that ended with one, a ``▁`` as a space (strippable at the end with
+    ``escape``, as SentencePiece strips every trailing ``▁``).  Returns (n, trim, prev_space)."""
+    if prev_space:
+        while start < stop and source[start] == _SPACE:
+            start += 1
+    if start == stop:
+        return n, trim, prev_space
+    prev_space = remove_extra and source[stop - 1] == _SPACE
+    k = start
+    while k < stop:
+        c = source[k]
+        if c == 0xE2 and k + 2 < stop and source[k + 1] == 0x96 and source[k + 2] == 0x81:
+            out[n] = _SPACE
+            n += 1
+            k += 3
+            if not escape:
+                trim = n
+            continue
+        out[n] = c
+        n += 1
+        k += 1
+        if c != _SPACE:
+            trim = n
+    return n, trim, prev_space
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _unpacked(flags):
+    """(remove_extra, dummy_prefix, escape, suffix) from the bits of ``flags``, which the
+    kernel takes as one argument (each argument costs a call of the kernel time)."""
+    return (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0, (flags & 8) != 0
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _code_point(text, pos, size):
+    """The code point of the valid character of ``size`` (2 or 3) bytes at ``text[pos]``."""
+    if size == 2:
+        return ((text[pos] & 0x1F) << 6) | (text[pos + 1] & 0x3F)
+    return ((text[pos] & 0x0F) << 12) | ((text[pos + 1] & 0x3F) << 6) | (text[pos + 2] & 0x3F)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _table_step(text, pos, end, steps, units, pool, replacement_at, base, check, value):
+    """``_full_step`` at a byte of kind ``_TABLE``: the walk through the character's own
+    bytes is read from the map's table (``CharsMap.character_steps``), and only a key that
+    goes on past it is walked."""
+    size = character_length(text, pos, end)
+    if size == 0:
+        return _full_step(text, pos, end, units, pool, replacement_at, base, check, value)
+    cp = _code_point(text, pos, size)
+    node = steps[cp, 0]
+    if node == COPY:
+        return False, pos, size, size
+    if node == WALK:
+        return _full_step(text, pos, end, units, pool, replacement_at, base, check, value)
+    found = steps[cp, 1]
+    length = size if found >= 0 else 0
+    if node >= 0:
+        length, found = walk_from(units, node, text, pos, pos + size, end, length, found)
+    if length == 0:
+        return False, pos, size, size
+    stop = found
+    while pool[stop] != 0:
+        stop += 1
+    return True, found, stop - found, length
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _normalize_text(text, pos, end, kinds, steps, units, pool, replacement_at, base, check, value, flags,
+                    out, n):
+    """``normalize`` of ``text[pos:end]`` written at ``out[n]``: the new length, or -1 when
+    ``out`` is too short."""
+    if pos == end:
+        return n
+    remove_extra, dummy_prefix, escape, suffix = _unpacked(flags)
+    room = out.shape[0]
+    trim = n
+    if dummy_prefix and not suffix:
+        out[n] = _SPACE  # the caller leaves room for a byte
+        n += 1
+    prev_space = remove_extra  # spaces at the start are dropped
+    # A step that does not give a lone space (the suffix is only added after one).
+    seen = not remove_extra
+    while pos < end:
+        if n + 4 > room:  # the most that the cheap steps write
+            return -1
+        b = text[pos]
+        kind = kinds[b]
+        # _COPY, or _COPY_BEFORE_ASCII before an ASCII byte or the end, in one test: the
+        # kinds of ASCII text alternate at random, and so would a branch on each.
+        if kind <= ((text[pos + 1] if pos + 1 < end else 0) < 0x80):
+            # Without branches on the byte either: written, then kept unless it is a
+            # space after a space.
+            space = b == _SPACE
+            out[n] = b
+            n += 1 - (space & prev_space)
+            trim = trim if space else n
+            prev_space = space & remove_extra
+            seen |= not space
+            pos += 1
+            continue
+        if kind == _CHARACTER:
+            size = character_length(text, pos, end)
+            if size == 0:
+                out[n], out[n + 1], out[n + 2] = 0xEF, 0xBF, 0xBD  # U+FFFD for the byte
+                n += 3
+                pos += 1
+            else:
+                for k in range(size):
+                    out[n + k] = text[pos + k]
+                n += size
+                pos += size
+            trim = n
+            prev_space = False
+            seen = True
+            continue
+        if kind == _TABLE:
+            # Most characters: no key starts with them (CJK, kana without a voicing mark
+            # that could follow), copied as they are; 2 or 3 bytes written without a branch.
+            size = character_length(text, pos, end)
+            if size > 0 and steps[_code_point(text, pos, size), 0] == COPY and not (
+                    b == 0xE2 and text[pos + 1] == 0x96 and text[pos + 2] == 0x81):
+                out[n] = b
+                out[n + 1] = text[pos + 1]
+                out[n + size - 1] = text[pos + size - 1]
+                n += size
+                pos += size
+                trim = n
+                prev_space = False
+                seen = True
+                continue
+            from_pool, start, length, size = _table_step(text, pos, end, steps, units, pool, replacement_at,
+                                                         base, check, value)
+        else:
+            from_pool, start, length, size = _full_step(text, pos, end, units, pool, replacement_at,
+                                                        base, check, value)
+        source = pool if from_pool else text
+        if length != 1 or source[start] != _SPACE:
+            seen = True
+        if n + length > room:
+            return -1
+        if kind == _TABLE and not from_pool and not (
+                length == 3 and b == 0xE2 and text[pos + 1] == 0x96 and text[pos + 2] == 0x81):
+            for k in range(length):  # one character, not a space or ▁
+                out[n + k] = text[pos + k]
+            n += length
+            trim = n
+            prev_space = False
+        else:
+            n, trim, prev_space = _write_step(out, n, trim, prev_space, source, start, start + length,
+                                              remove_extra, escape)
+        pos += size
+    if remove_extra:
+        n = trim
+    if dummy_prefix and suffix and seen:
+        if n + 1 > room:
+            return -1
+        out[n] = _SPACE
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _normalize_texts(buf, starts, ends, first, kinds, steps, units, pool, replacement_at, base, check, value,
+                     flags, out, out_ends):
+    """``_normalize_text`` of the texts ``buf[starts[t]:ends[t]]`` from ``first`` on, each
+    followed by ``_SEPARATOR``, in ``out`` (text ``t`` ends at ``out_ends[t]``).  Returns the
+    number of texts done: all of them, or the one that did not fit in ``out``."""
+    n = out_ends[first - 1] + 1 if first > 0 else 0
+    for t in range(first, starts.shape[0]):
+        if n + 1 > out.shape[0]:  # the dummy prefix is written unchecked
+            return t
+        n = _normalize_text(buf, starts[t], ends[t], kinds, steps, units, pool, replacement_at, base, check,
+                            value, flags, out, n)
+        if n < 0 or n == out.shape[0]:
+            return t
+        out_ends[t] = n
+        out[n] = _SEPARATOR
+        n += 1
+    return starts.shape[0]
 
 
 IDENTITY = Identity()
