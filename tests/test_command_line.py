@@ -241,7 +241,14 @@ def test_convert_between_formats(default_tok, tmp_path, data_file):
     from viterbisample.io.sentencepiece import load_sentencepiece
 
     assert Tokenizer.load(tmp_path / "sp.json").model == load_sentencepiece(sp_model).model
-    # ... but no Hugging Face file yet.
-    assert main(["convert", str(sp_model), str(tmp_path / "x" / "tokenizer.json")]) == 1
-    assert main(["convert", str(sp_model), str(tmp_path / "y.json"), "--to", "huggingface"]) == 1
-    assert not (tmp_path / "y.json").exists()
+    # ... and as Hugging Face's SentencePiece conversion writes it, with the .model's ids.
+    import sentencepiece as spm
+
+    assert main(["convert", str(sp_model), str(tmp_path / "y.json"), "--to", "huggingface"]) == 0
+    plain = "Convert a SentencePiece model, then encode the same ids"
+    assert (tokenizers.Tokenizer.from_file(str(tmp_path / "y.json")).encode(plain, add_special_tokens=False).ids
+            == spm.SentencePieceProcessor(model_file=str(sp_model)).encode(plain)
+            == Tokenizer.load(tmp_path / "y.json").encode(plain))
+    # A BytePiece model has its own ids: it is not written as a viterbisample model file.
+    assert main(["convert", str(data_file("bytepiece/model.json")), str(tmp_path / "bp.json")]) == 1
+    assert not (tmp_path / "bp.json").exists()

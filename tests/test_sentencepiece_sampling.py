@@ -26,7 +26,8 @@ from viterbisample.sentencepiece_tokenizer import SentencePieceTokenizer
 
 N = 20000
 RESULTS: list[tuple] = []  # (test, model, text, alpha, statistic, dof, p), printed by the last test
-USER_SYMBOLS = ["<sep>", "Botchan", "ちゃん"]
+# "🧠x": a user-defined symbol holding a character that has no piece of its own
+USER_SYMBOLS = ["<sep>", "Botchan", "ちゃん", "🧠x"]
 CONFIGS = {
     "nmt_nfkc": {},
     "byte_fallback": {"byte_fallback": True},
@@ -34,7 +35,7 @@ CONFIGS = {
 }
 # Short texts with hundreds of segmentations, some with characters outside the
 # vocabulary (runs of them, merged into one <unk>, or spelled in byte pieces).
-TEXTS = ["It was certainly", " nothing 🙂🚀 of", "吾輩は猫である。名前はまだ無い。どこで生れたか", "Botchan ☃x ちゃん"]
+TEXTS = ["It was certainly", " nothing 🙂🚀 of", "吾輩は猫である。名前はまだ無い。どこで生れたか", "Botchan 🧠x🧠☃x ちゃん"]
 ALPHAS = [0.0, 0.1, 0.5, 1.0, 3.0]
 
 

@@ -482,13 +482,11 @@ def cmd_vocab(args: argparse.Namespace) -> None:
 
 def cmd_convert(args: argparse.Namespace) -> None:
     """A model to another format: viterbisample's model file, or a Hugging Face
-    ``tokenizer.json`` (``--to huggingface``, or an output named ``tokenizer.json``)."""
+    ``tokenizer.json`` (``--to huggingface``, or an output named ``tokenizer.json``; a
+    SentencePiece ``.model`` as Hugging Face's SentencePiece conversion writes it)."""
     target = args.to or ("huggingface" if Path(args.output).name.endswith("tokenizer.json") else "viterbisample")
     tok = Tokenizer.load(args.input)
-    if isinstance(tok, SentencePieceTokenizer):
-        if target == "huggingface":
-            raise ValueError(f"{args.input}: a SentencePiece model cannot be written as a Hugging Face "
-                             "tokenizer.json yet (its normalizer has no exact counterpart written here)")
+    if type(tok) is SentencePieceTokenizer and target != "huggingface":
         # Its pieces, scores and normalizer, spelled in bytes: viterbisample's own ids.
         tok = load_sentencepiece(args.input)
         print(f"vsample convert: {args.output} has viterbisample's ids ({tok.vocab_size}), not the "

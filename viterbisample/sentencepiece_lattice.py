@@ -54,16 +54,24 @@ class SentencePieceLattice:
         self.mark_id = model.piece_id(bytes([MARK]))
         ids = np.flatnonzero(matched).tolist()
         pieces = [model.piece_bytes(i) for i in ids]
-        # A character crosses as one of its one-character pieces, or as the marker.
-        steps = [i for i, p in zip(ids, pieces) if _one_character(p)] + [self.mark_id]
+        single = {p for p in pieces if _one_character(p)}
+        # An unknown character inside a longer piece (a user-defined symbol) cannot be
+        # marked, or the piece would not match: it gets an unknown node of its own, an
+        # id past the model's (``first_unknown_id``), spelled as the marker is.
+        inside = sorted({c.encode() for p in pieces if len(p) > 1 for c in p.decode("utf-8", "ignore")} - single)
+        self.first_unknown_id = len(model)
+        unknown_ids = list(range(len(model), len(model) + len(inside)))
+        # A character crosses as one of its one-character pieces, or as an unknown node.
+        steps = [i for i, p in zip(ids, pieces) if p in single] + unknown_ids + [self.mark_id]
         self.steps = np.array(steps, np.int64)[:, None]  # (logmath.linear_domain_weights)
-        self.trie: Trie = build_trie(pieces + [bytes([MARK])], ids + [self.mark_id])
-        self.suffix_trie: Trie = build_trie(pieces + [bytes([MARK])], ids + [self.mark_id], reverse=True)
-        scores = model.scores.copy()
+        keys, values = pieces + inside + [bytes([MARK])], ids + unknown_ids + [self.mark_id]
+        self.trie: Trie = build_trie(keys, values)
+        self.suffix_trie: Trie = build_trie(keys, values, reverse=True)
+        scores = np.concatenate([model.scores, np.full(len(inside), unknown_score)])
         scores[self.mark_id] = unknown_score
         self.scores = scores
-        self.lengths = model.lengths
-        self.decode_table = model.decode_table
+        self.lengths = np.concatenate([model.lengths, np.array([len(c) for c in inside], np.int32)])
+        self.decode_table = model.decode_table + inside
         # The import's byte piece of each byte: what a marked character is spelled with.
         self.byte_piece = np.array([model.piece_id(bytes([b])) for b in range(256)], np.int32)
 
@@ -93,12 +101,27 @@ class SentencePieceLattice:
         return [out[a:b].tobytes() if c else d
                 for d, a, b, c in zip(texts, out_starts, out_ends.tolist(), changed.tolist())]
 
+    def mark_packed(self, packed: tuple) -> tuple:
+        """``mark`` of packed texts (``text.pack``'s form): the same tuple when nothing is
+        unknown, else the marked texts packed back to back."""
+        buf, starts, ends = packed
+        out = np.empty(max(1, len(buf)), np.uint8)
+        out_ends = np.empty_like(ends)
+        changed = np.zeros(len(starts), np.bool_)
+        t = self.trie
+        if not mark_items(t.base, t.check, t.value, buf, starts, ends, out, out_ends, changed):
+            return packed
+        out_starts = np.zeros_like(out_ends)
+        out_starts[1:] = out_ends[:-1]
+        return out, out_starts, out_ends
+
     def unmark(self, ids: np.ndarray, offsets: np.ndarray, packed: tuple, draws: int = 1
                ) -> tuple[np.ndarray, np.ndarray]:
         """``unmark``: ``ids``/``offsets`` the outputs of the marked texts, ``draws``
         consecutive outputs per text, ``packed`` the texts unmarked (``text.pack``)."""
         buf, starts, ends = packed
-        return unmark(ids, offsets, self.lengths, buf, starts, ends, draws, self.mark_id, self.byte_piece)
+        return unmark(ids, offsets, self.lengths, buf, starts, ends, draws, self.mark_id, self.first_unknown_id,
+                      self.byte_piece)
 
 
 def _one_character(piece: bytes) -> bool:
@@ -154,9 +177,10 @@ def mark_unknown(base, check, value, buf, lo, hi, out, at):
 
 
 @njit(cache=True, nogil=True)
-def unmark(ids, offsets, lengths, buf, starts, ends, draws, mark_id, byte_piece):
-    """The outputs with each marker token replaced by the byte pieces (``byte_piece``)
-    of the character it stands for: output r (``ids[offsets[r]:offsets[r + 1]]``) is a
+def unmark(ids, offsets, lengths, buf, starts, ends, draws, mark_id, first_unknown_id, byte_piece):
+    """The outputs with each unknown node (a marker token, or an id from
+    ``first_unknown_id`` on) replaced by the byte pieces (``byte_piece``) of the
+    character it stands for: output r (``ids[offsets[r]:offsets[r + 1]]``) is a
     path through the marked text ``r // draws``, whose unmarked bytes are
     ``buf[starts[r // draws]:ends[r // draws]]``.  Returns (ids, offsets)."""
     n_out = offsets.shape[0] - 1
@@ -164,8 +188,9 @@ def unmark(ids, offsets, lengths, buf, starts, ends, draws, mark_id, byte_piece)
     for r in range(n_out):  # the room: a marker token becomes its character's bytes
         pos, end = starts[r // draws], ends[r // draws]
         for x in range(offsets[r], offsets[r + 1]):
-            k = max(1, character_length(buf, pos, end)) if ids[x] == mark_id else lengths[ids[x]]
-            size += k if ids[x] == mark_id else 1
+            unknown = ids[x] == mark_id or ids[x] >= first_unknown_id
+            k = max(1, character_length(buf, pos, end)) if unknown else lengths[ids[x]]
+            size += k if unknown else 1
             pos += k
     out = np.empty(size, np.int32)
     new_offsets = np.empty(n_out + 1, np.int64)
@@ -175,7 +200,7 @@ def unmark(ids, offsets, lengths, buf, starts, ends, draws, mark_id, byte_piece)
         pos, end = starts[r // draws], ends[r // draws]
         for x in range(offsets[r], offsets[r + 1]):
             pid = ids[x]
-            if pid == mark_id:
+            if pid == mark_id or pid >= first_unknown_id:
                 k = max(1, character_length(buf, pos, end))
                 for j in range(pos, pos + k):
                     out[at] = byte_piece[buf[j]]
@@ -187,3 +212,44 @@ def unmark(ids, offsets, lengths, buf, starts, ends, draws, mark_id, byte_piece)
                 pos += lengths[pid]
         new_offsets[r + 1] = at
     return out, new_offsets
+
+
+@njit(cache=True, nogil=True)
+def sentencepiece_ids(ids, offsets, spm_of, lengths, mark_id, first_unknown_id, unk_id, byte_ids, buf, starts, ends,
+                      draws, out, out_offsets):
+    """SentencePiece's ids of paths through marked texts, as its encoder emits them:
+    each piece its id (``spm_of``), and each unknown node (a marker, or an id from
+    ``first_unknown_id`` on) the byte
+    pieces of the character's bytes (``byte_ids``, -1 for none: a model without
+    ``byte_fallback``) or ``unk_id``, once for a run of unknown characters.  Output r
+    (``ids[offsets[r]:offsets[r + 1]]``) is a path through text ``r // draws``, whose
+    unmarked bytes are ``buf[starts[r // draws]:ends[r // draws]]``; its ids go to
+    ``out[out_offsets[r]:out_offsets[r + 1]]`` (``out``: room for the texts' bytes,
+    ``draws`` times).  Returns the number of ids written."""
+    at = 0
+    out_offsets[0] = 0
+    for r in range(offsets.shape[0] - 1):
+        pos, end = starts[r // draws], ends[r // draws]
+        in_unknown_run = False
+        for x in range(offsets[r], offsets[r + 1]):
+            pid = ids[x]
+            if pid != mark_id and pid < first_unknown_id:
+                out[at] = spm_of[pid]
+                at += 1
+                pos += lengths[pid]
+                in_unknown_run = False
+                continue
+            k = max(1, character_length(buf, pos, end))
+            for j in range(pos, pos + k):
+                b = byte_ids[buf[j]]
+                if b >= 0:
+                    out[at] = b
+                    at += 1
+                    in_unknown_run = False
+                elif not in_unknown_run:
+                    out[at] = unk_id
+                    at += 1
+                    in_unknown_run = True
+            pos += k
+        out_offsets[r + 1] = at
+    return at

@@ -42,13 +42,14 @@ from .checks import (
     UINT64_MAX, check_alpha, check_count, check_ids, check_num_threads, check_seed, check_texts, check_uint64,
     read_file,
 )
-from .engine import Engine, as_array, in_chunks, joined, kernel_alpha, split
+from .engine import Engine, as_array, chunks, joined, kernel_alpha, split
+from .parallel import ordered_results
 from .io.sentencepiece import (
     BYTE, CONTROL, NORMAL, UNK_PENALTY, UNKNOWN, UNUSED, USER_DEFINED, SentencePieceModelFile, _byte_piece_value,
     convert, parse_model_proto,
 )
-from .sentencepiece_lattice import SentencePieceLattice
-from .text import Text, bytes_list, pack, to_bytes
+from .sentencepiece_lattice import SentencePieceLattice, sentencepiece_ids
+from .text import Text, bytes_list, pack, split_packed, to_bytes
 from .tokenizer import Tokenizer, _check_draws
 
 META = "\u2581"
@@ -91,8 +92,7 @@ class SentencePieceTokenizer(Tokenizer):
         self._id_of_piece = {e.piece.decode("utf-8", "replace"): i for i, e in enumerate(entries)}
         unknown = [i for i, e in enumerate(entries) if e.type == UNKNOWN]
         self._unk = unknown[0] if unknown else None
-        # Viterbi's scores: SentencePiece's float32 arithmetic, or float64.
-        self._viterbi_scores = self.model.scores.astype(np.float32) if self.float32 else self.model.scores
+        # Viterbi's scores (of the lattice below): SentencePiece's float32 arithmetic, or float64.
         self._id_objects = np.array(range(len(entries)), dtype=object)
         self._spm_list = self._spm_of.tolist()
         # Sampling and the other questions of q_alpha run on SentencePiece's own lattice.
@@ -102,6 +102,13 @@ class SentencePieceTokenizer(Tokenizer):
         unknown_score = min(e.score for e in entries if e.type == NORMAL) - UNK_PENALTY
         self._lattice = SentencePieceLattice(self.model, matched, unknown_score)
         self._engine = Engine(self._lattice)
+        self._viterbi_scores = self._lattice.scores.astype(np.float32) if self.float32 else self._lattice.scores
+        # What an unknown character is spelled with: byte pieces with byte_fallback, else <unk>.
+        self._byte_ids = np.full(256, -1, np.int32)
+        if self.spec.byte_fallback:
+            for i, e in enumerate(entries):
+                if e.type == BYTE and self._byte_ids[_byte_piece_value(e.piece)] < 0:
+                    self._byte_ids[_byte_piece_value(e.piece)] = i
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, *, float32: bool = True) -> "SentencePieceTokenizer":
@@ -171,6 +178,9 @@ class SentencePieceTokenizer(Tokenizer):
         return e.piece.replace(META.encode(), b" ")
 
     # -- encoding -----------------------------------------------------------------------
+    # Every path runs on SentencePiece's lattice over the marked text
+    # (``sentencepiece_lattice``): Viterbi (in float32 with ``float32``), samples, n-best.
+
     def encode(self, text: Text, alpha: float | None = None, seed: int | None = None, *, epoch: int = 0,
                index: int = 0, entropy_per_byte: float | None = None, extra_tokens: float | None = None,
                return_offsets: bool = False) -> Any:
@@ -182,40 +192,20 @@ class SentencePieceTokenizer(Tokenizer):
             found = self.encode_batch([text], alpha, seed, epoch, 1, index, entropy_per_byte=entropy_per_byte,
                                       extra_tokens=extra_tokens, return_offsets=True)
             return found[0][0], found[1][0]
-        # One text, one kernel call, no thread pool: a data loader's __getitem__.
+        # One text, one kernel call per stage, no thread pool: a data loader's __getitem__.
         data = self.model.normalizer.normalize(to_bytes(text))
+        marked = self._lattice.mark(data)
         a = lattice.VITERBI
         if alpha is not None or entropy_per_byte is not None or extra_tokens is not None:
-            marked = self._lattice.mark(data)
             a = kernel_alpha(self._calibrated(alpha, entropy_per_byte, extra_tokens, [marked]))
         if a == lattice.VITERBI:
-            out = np.empty(max(1, len(data)), np.int32)
-            offsets = np.empty(2, np.int64)
-            m = self.model
-            if lattice.viterbi_items(m.suffix_trie, self._viterbi_scores, m.lengths, as_array(data), _ZERO,
-                                     np.array([len(data)]), out, offsets) < 0:
-                raise RuntimeError(f"Viterbi found no path through {data[:60]!r}: the model does not cover it")
-            internal = out[: offsets[1]].tolist()
+            paths = self._viterbi_chunk((as_array(marked), _ZERO, np.array([len(marked)])), 0, 1)
         else:
             s = seed if type(seed) is int and 0 <= seed <= UINT64_MAX else check_seed(seed)
-            internal = self._engine.encode_one(marked, a, s, check_uint64(epoch, "epoch"),
-                                               check_uint64(index, "index"))
-            if marked is not data:
-                internal = self._lattice.unmark(np.array(internal, np.int32), np.array([0, len(internal)]),
-                                                (as_array(data), _ZERO, np.array([len(data)])))[0].tolist()
-        ids = []
-        for i in internal:  # SentencePiece's ids, each run of unknown characters one <unk>
-            spm = self._spm_list[i]
-            if spm < 0:
-                if self._unk is None:
-                    raise ValueError("the text has characters this model cannot spell, and it has no unknown piece")
-                if ids and ids[-1] == self._unk and last_unknown:
-                    continue
-                spm, last_unknown = self._unk, True
-            else:
-                last_unknown = False
-            ids.append(spm)
-        return ids
+            found = self._engine.encode_one(marked, a, s, check_uint64(epoch, "epoch"), check_uint64(index, "index"))
+            paths = np.array(found, np.int32), np.array([0, len(found)], np.int64)
+        ids, _ = self._to_spm(paths, (as_array(data), _ZERO, np.array([len(data)])), 1)
+        return ids.tolist()
 
     def encode_batch(self, texts: Iterable[Text], alpha: float | None = None, seed: int | None = None,
                      epoch: int = 0, num_threads: int | None = None, first_index: int = 0, *,
@@ -223,12 +213,17 @@ class SentencePieceTokenizer(Tokenizer):
                      return_offsets: bool = False) -> Any:
         """``encode`` of each text, in parallel (text k keyed by first_index + k)."""
         originals = check_texts(texts)
-        internal, internal_offsets = self._paths(originals, alpha, seed, epoch, num_threads, first_index,
-                                                 entropy_per_byte, extra_tokens)
-        ids, offsets, keep = self._spm_ids(internal, internal_offsets)
-        rows = split(self._id_objects[ids], offsets)  # one int object per id, made once
         if not return_offsets:
-            return rows
+            ids, offsets = self._encoded(originals, alpha, seed, epoch, num_threads, first_index, entropy_per_byte,
+                                         extra_tokens)
+            return split(self._id_objects[ids], offsets)  # one int object per id, made once
+        # Offsets: the paths spelled in the import's pieces over the normalized text.
+        normalized = self.model.normalizer.normalize_packed(originals)
+        paths = self._paths(normalized, alpha, seed, epoch, num_threads, first_index, entropy_per_byte,
+                            extra_tokens, to_spm=False)
+        internal, internal_offsets = self._lattice.unmark(*paths, normalized)
+        ids, offsets, keep = self._spm_ids(internal, internal_offsets)
+        rows = split(self._id_objects[ids], offsets)
         spans = [self._spans_of(t, np.asarray(r, np.int64)) for t, r in zip(originals, split(internal, internal_offsets))]
         return rows, [_merged(s, k) for s, k in zip(spans, split(keep, internal_offsets))]
 
@@ -236,17 +231,17 @@ class SentencePieceTokenizer(Tokenizer):
                             epoch: int = 0, num_threads: int | None = None, first_index: int = 0, *,
                             entropy_per_byte: float | None = None,
                             extra_tokens: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        ids, offsets, _ = self._spm_ids(*self._paths(check_texts(texts), alpha, seed, epoch, num_threads, first_index,
-                                                     entropy_per_byte, extra_tokens))
-        return ids.astype(np.int32), offsets
+        return self._encoded(check_texts(texts), alpha, seed, epoch, num_threads, first_index, entropy_per_byte,
+                             extra_tokens)
 
     def sample_batch(self, texts: Iterable[Text], alpha: float, n: int, seed: int | None = None, epoch: int = 0,
                      num_threads: int | None = None, first_index: int = 0) -> list[list[list[int]]]:
         """``n`` exact samples of each text over SentencePiece's lattice (see
         ``Tokenizer.sample_batch``)."""
+        texts = check_texts(texts)
         ids, offsets = self.sample_batch_arrays(texts, alpha, n, seed, epoch, num_threads, first_index)
         rows = split(self._id_objects[ids], offsets)
-        return [rows[k * n : (k + 1) * n] for k in range(len(rows) // n)] if n else [[] for _ in check_texts(texts)]
+        return [rows[k * n : (k + 1) * n] for k in range(len(texts))]
 
     def sample_batch_arrays(self, texts: Iterable[Text], alpha: float, n: int, seed: int | None = None,
                             epoch: int = 0, num_threads: int | None = None,
@@ -256,9 +251,8 @@ class SentencePieceTokenizer(Tokenizer):
         draws = _check_draws(texts, n, as_lists=False)
         if draws == 0:
             return np.zeros(0, np.int32), np.zeros(1, np.int64)
-        ids, offsets, _ = self._spm_ids(*self._sampled(self._normalized(texts), a, seed, epoch, num_threads,
-                                                       first_index, draws))
-        return ids.astype(np.int32), offsets
+        normalized = self.model.normalizer.normalize_packed(texts)
+        return self._paths(normalized, a, seed, epoch, num_threads, first_index, None, None, draws=draws)
 
     def nbest_batch(self, texts: Iterable[Text], k: int, num_threads: int | None = None
                     ) -> list[list[tuple[list[int], float]]]:
@@ -271,11 +265,11 @@ class SentencePieceTokenizer(Tokenizer):
                                     num_threads)
         out = []
         for data, paths in zip(normalized, found):
+            unmarked = (as_array(data), _ZERO, np.array([len(data)]))
             rows = []
             for path, score in paths:
-                ids, offsets = self._lattice.unmark(np.array(path, np.int32), np.array([0, len(path)]),
-                                                    (as_array(data), _ZERO, np.array([len(data)])))
-                rows.append((self._spm_ids(ids, offsets)[0].tolist(), score))
+                ids, _ = self._to_spm((np.array(path, np.int32), np.array([0, len(path)])), unmarked, 1)
+                rows.append((ids.tolist(), score))
             out.append(rows)
         return out
 
@@ -284,22 +278,81 @@ class SentencePieceTokenizer(Tokenizer):
         ids = self.encode(text, alpha, seed)
         return [self.id_to_bytes(i) for i in ids] if as_bytes else [self.id_to_piece(i) for i in ids]
 
-    def _paths(self, texts: list, alpha: Any, seed: Any, epoch: Any, num_threads: Any, first_index: Any,
-               entropy_per_byte: Any, extra_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
-        """The Viterbi paths (``alpha`` None or inf) or samples of the texts, in the
-        import's ids, flat, and offsets."""
-        normalized = self._normalized(texts)
+    def _encoded(self, texts: list, alpha: Any, seed: Any, epoch: Any, num_threads: Any, first_index: Any,
+                 entropy_per_byte: Any, extra_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
+        """SentencePiece's ids of the texts' Viterbi paths or samples, flat, and offsets."""
+        normalized = self.model.normalizer.normalize_packed(texts)
+        return self._paths(normalized, alpha, seed, epoch, num_threads, first_index, entropy_per_byte, extra_tokens)
+
+    def _paths(self, normalized: tuple, alpha: Any, seed: Any, epoch: Any, num_threads: Any, first_index: Any,
+               entropy_per_byte: Any, extra_tokens: Any, draws: int = 1, to_spm: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The Viterbi paths (``alpha`` None or inf) or ``draws`` samples of each of the
+        normalized texts (packed), through the marked text on SentencePiece's lattice, in
+        chunks on threads: SentencePiece's ids, or with ``to_spm=False`` the lattice's,
+        flat, and offsets."""
+        marked = self._lattice.mark_packed(normalized)
         if alpha is None and entropy_per_byte is None and extra_tokens is None:
-            return self._viterbi(normalized, num_threads)
-        if alpha is not None and entropy_per_byte is None and extra_tokens is None:
+            a = lattice.VITERBI
+        elif alpha is not None and entropy_per_byte is None and extra_tokens is None:
             a = kernel_alpha(alpha)
         else:
-            marked = self._lattice.mark_batch(normalized, pack(normalized))
-            a = kernel_alpha(self._calibrated(alpha, entropy_per_byte, extra_tokens, marked, num_threads))
-        if a == lattice.VITERBI:  # alpha = inf: the best paths, with SentencePiece's ties
-            check_seed(seed), check_uint64(epoch, "epoch"), check_count(first_index, "first_index")
-            return self._viterbi(normalized, num_threads)
-        return self._sampled(normalized, a, seed, epoch, num_threads, first_index, 1)
+            texts = split_packed(marked)
+            a = kernel_alpha(self._calibrated(alpha, entropy_per_byte, extra_tokens, texts, num_threads))
+        s, e = check_seed(seed), check_uint64(epoch, "epoch")
+        threads = check_num_threads(num_threads)
+        first = check_count(first_index, "first_index")
+        if first > 2**63 - 1 - len(marked[1]):
+            raise ValueError(f"first_index must be < 2**63 - len(texts), got {first}")
+        buf, starts, ends = marked
+        bounds = chunks(ends - starts, threads)
+
+        def work(k: int) -> tuple[np.ndarray, np.ndarray]:
+            lo, hi = bounds[k]
+            part = (buf, starts[lo:hi], ends[lo:hi])
+            if a == lattice.VITERBI:  # (alpha = inf too: the best paths, with SentencePiece's ties)
+                paths = self._viterbi_chunk(part, first + lo, draws)
+            else:
+                size = int((ends[lo:hi] - starts[lo:hi]).sum()) * draws
+                out, offsets = np.empty(max(1, size), np.int32), np.empty((hi - lo) * draws + 1, np.int64)
+                self._engine.encode_items(a, buf, part[1], part[2], draws, s, e, first + lo, out, offsets)
+                paths = out[: offsets[-1]], offsets
+            if not to_spm:
+                return paths
+            return self._to_spm(paths, (normalized[0], normalized[1][lo:hi], normalized[2][lo:hi]), draws)
+
+        return joined(ordered_results(work, len(bounds), threads))
+
+    def _viterbi_chunk(self, packed: tuple, first: int, draws: int) -> tuple[np.ndarray, np.ndarray]:
+        """Viterbi over marked texts on SentencePiece's lattice (each path ``draws``
+        times: the samples at alpha = inf)."""
+        buf, starts, ends = packed
+        if draws > 1:
+            starts, ends = np.repeat(starts, draws), np.repeat(ends, draws)
+        m = self._lattice
+        out = np.empty(max(1, int((ends - starts).sum())), np.int32)
+        offsets = np.empty(len(starts) + 1, np.int64)
+        status = lattice.viterbi_items(m.suffix_trie, self._viterbi_scores, m.lengths, buf, starts, ends, out, offsets)
+        if status < 0:
+            raise RuntimeError(f"Viterbi found no path through text {first + (-1 - status) // draws}: the model "
+                               "does not cover it")
+        return out[: offsets[-1]], offsets
+
+    def _to_spm(self, paths: tuple, normalized: tuple, draws: int) -> tuple[np.ndarray, np.ndarray]:
+        """``sentencepiece_lattice.sentencepiece_ids`` of paths through marked texts;
+        ``normalized``: the texts unmarked, packed."""
+        ids, offsets = paths
+        buf, starts, ends = normalized
+        out = np.empty(max(1, int((ends - starts).sum()) * draws), np.int32)
+        out_offsets = np.empty(len(offsets), np.int64)
+        unk = -1 if self._unk is None else self._unk
+        m = self._lattice
+        n = sentencepiece_ids(ids, offsets, self._spm_of, m.lengths, m.mark_id, m.first_unknown_id, unk,
+                              self._byte_ids, buf, starts, ends, draws, out, out_offsets)
+        out = out[:n]
+        if unk < 0 and (out < 0).any():
+            raise ValueError("the text has characters this model cannot spell, and it has no unknown piece")
+        return out, out_offsets
 
     def _normalized(self, texts: Iterable[Text]) -> list[bytes]:
         return self.model.normalizer.normalize_batch(bytes_list(check_texts(texts)))
@@ -307,41 +360,10 @@ class SentencePieceTokenizer(Tokenizer):
     def _prepare(self, texts: Iterable[Text]) -> list:
         """The way in of the questions of q_alpha (``Tokenizer``'s): normalized, then
         marked for SentencePiece's lattice (``sentencepiece_lattice``)."""
-        normalized = self._normalized(texts)
-        return self._lattice.mark_batch(normalized, pack(normalized))
+        return split_packed(self._lattice.mark_packed(self.model.normalizer.normalize_packed(check_texts(texts))))
 
     def _prepare_one(self, text: Text) -> Text:
         return self._lattice.mark(self.model.normalizer.normalize(to_bytes(text)))
-
-    def _sampled(self, normalized: list[bytes], alpha: float, seed: Any, epoch: Any, num_threads: Any,
-                 first_index: Any, draws: int) -> tuple[np.ndarray, np.ndarray]:
-        """``draws`` samples of each normalized text over SentencePiece's lattice, in the
-        import's ids (markers turned back into byte pieces), flat, and offsets."""
-        packed = pack(normalized)
-        marked = self._lattice.mark_batch(normalized, packed)
-        ids, offsets = joined(self._engine.encoded_chunks(marked, alpha, seed, epoch, num_threads, first_index, draws))
-        if marked is not normalized:
-            ids, offsets = self._lattice.unmark(ids, offsets, packed, draws)
-        return ids, offsets
-
-    def _viterbi(self, prepared: list[bytes], num_threads: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """Viterbi ids of normalized texts in the import's own numbering, flat, and
-        offsets (in SentencePiece's float32 arithmetic with ``float32``)."""
-        threads = check_num_threads(num_threads)
-        m = self.model
-
-        def work(first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
-            buf, starts, ends = pack(prepared[first:last])
-            out = np.empty(max(1, int(ends[-1]) if len(ends) else 0), np.int32)
-            offsets = np.empty(len(starts) + 1, np.int64)
-            status = lattice.viterbi_items(m.suffix_trie, self._viterbi_scores, m.lengths, buf, starts, ends, out,
-                                           offsets)
-            if status < 0:
-                raise RuntimeError(f"Viterbi found no path through text {first - 1 - status}: the model does not cover it")
-            return out[: offsets[-1]], offsets
-
-        sizes = np.fromiter(map(len, prepared), np.int64, len(prepared))
-        return joined(in_chunks(sizes + 1, threads, work) if len(prepared) else [])
 
     def _spm_ids(self, ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Our ids as SentencePiece's, with each run of unknown characters (byte pieces the
@@ -415,7 +437,12 @@ class SentencePieceTokenizer(Tokenizer):
                          "file has no place for SentencePiece's ids)")
 
     def save_huggingface(self, path: Any) -> None:
-        self._not_yet("export to Hugging Face")
+        """Write the ``tokenizer.json`` Hugging Face's SentencePiece conversion writes
+        (``io.huggingface.save_sentencepiece_huggingface``, which says where its ids and
+        SentencePiece's can differ)."""
+        from .io.huggingface import save_sentencepiece_huggingface
+
+        save_sentencepiece_huggingface(self, path)
 
     def sample_distinct(self, *args: Any, **kwargs: Any) -> Any:
         self._not_yet("sampling without replacement")

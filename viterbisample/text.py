@@ -70,3 +70,10 @@ def pack(texts: Iterable[Text]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # every call has the same Numba signature.
         buf = np.frombuffer(b"\0", np.uint8)
     return buf, starts, ends
+
+
+def split_packed(packed: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[bytes]:
+    """The texts of a packed batch (``pack``'s form) as bytes, one object each."""
+    buf, starts, ends = packed
+    data = buf.tobytes()
+    return [data[a:b] for a, b in zip(starts.tolist(), ends.tolist())]

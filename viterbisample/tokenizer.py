@@ -77,15 +77,29 @@ class Tokenizer:
     @classmethod
     def load(cls, path: Any) -> "Tokenizer":
         """Read a model file written by ``save``, a SentencePiece Unigram ``.model``
-        (``from_sentencepiece``: SentencePiece's ids), or a Hugging Face
-        ``tokenizer.json`` of a byte-level Unigram model (``save_huggingface``'s);
-        ``ValueError`` if malformed or of a kind it cannot reproduce exactly."""
+        (``from_sentencepiece``: SentencePiece's ids), a BytePiece model file (BytePiece's
+        ids), or a Hugging Face ``tokenizer.json`` of a byte-level Unigram model
+        (``save_huggingface``'s) or of a SentencePiece-converted Unigram model
+        (``huggingface_tokenizer``: its own ids); ``ValueError`` if malformed or of a kind
+        it cannot reproduce exactly."""
+        from .io.bytepiece import load_bytepiece, looks_like_bytepiece
         from .sentencepiece_tokenizer import SentencePieceTokenizer, looks_like_model_proto
 
         with open(path, "rb") if isinstance(path, (str, os.PathLike)) and os.path.isfile(path) else _nothing() as f:
             head = f.read(1) if f is not None else b""
         if looks_like_model_proto(head):
             return SentencePieceTokenizer.from_file(path)
+        if head.strip() in (b"{", b""):
+            with open(path, "rb") if head else _nothing() as f:
+                data = f.read() if f is not None else b""
+            # First BytePiece: its pieces may spell "model", which a tokenizer.json holds.
+            if looks_like_bytepiece(data[:4096]):
+                return load_bytepiece(path)
+            text = data.decode("utf-8", "replace")
+            if huggingface.is_sentencepiece_tokenizer_json(text):
+                # Not the byte-level form: a SentencePiece-converted Unigram model with its
+                # own ids (other kinds are refused there, by name).
+                return huggingface.load_sentencepiece_huggingface(path)
         return cls(model_file.load(path))
 
     @classmethod

@@ -32,14 +32,22 @@ What is exact, and where the two differ:
 
 Import reads files of this form (ours, or any ``Unigram`` model with a byte-level
 alphabet, no normalizer and special tokens first); any other component (a normalizer, a
-``Metaspace`` pre-tokenizer, an ``unk_id``, ``byte_fallback``) is refused with an error
-that names it, never approximated.
+``Metaspace`` pre-tokenizer, ``byte_fallback``) is refused with an error that names it,
+never approximated.
+
+SentencePiece Unigram models have a second form, the one transformers' converters write
+(``Precompiled``, ``Metaspace``, an ``unk_id``): ``Tokenizer.load`` sends those
+(``is_sentencepiece_tokenizer_json``) to ``huggingface_tokenizer``, which gives
+``tokenizers``' own ids, and ``save_sentencepiece_huggingface`` writes a
+``SentencePieceTokenizer`` in that form.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 from typing import Any
 
 from ..checks import read_file
@@ -121,6 +129,12 @@ def from_tokenizer_json(obj: Any, source: str = "<tokenizer.json>") -> Model:
     model = obj["model"]
     if model.get("type") != "Unigram":
         raise fail(f"its model is {model.get('type')!r}; only Unigram models are Viterbi models")
+    pre = obj.get("pre_tokenizer")
+    if model.get("unk_id") is None and not (isinstance(pre, dict) and pre.get("type") == "ByteLevel"):
+        kind = pre.get("type") if isinstance(pre, dict) else pre
+        raise fail(f"a Unigram model with the pre_tokenizer {kind!r} is read as a SentencePiece conversion, which "
+                   "needs an unk_id (without one, tokenizers fails on some texts depending on its search "
+                   "order, which is not reproduced)")
     for key, allowed in (("normalizer", None), ("post_processor", None)):
         if obj.get(key) is not allowed:
             kind = obj[key].get("type") if isinstance(obj[key], dict) else obj[key]
@@ -172,5 +186,145 @@ def load_huggingface(path: str | os.PathLike) -> Model:
 def is_tokenizer_json(text: str) -> bool:
     """Whether a JSON text looks like a Hugging Face tokenizer (a top-level "model")
     rather than a viterbisample model file (a top-level "format")."""
-    head = text[:4096]
-    return '"model"' in head and '"format"' not in head
+    head = text[:4096]  # a model file names its format first; tokenizers writes "model" last
+    return '"format"' not in head and '"model"' in text
+
+
+# -- SentencePiece Unigram models ---------------------------------------------------------
+# transformers' SpmConverter.build_tokenizer_from_spm_proto (legacy=True) writes these; the
+# comments say where the result and SentencePiece still differ (tests measure it).
+def _regex_escape(text: str) -> str:
+    """``text`` as a literal for Oniguruma: punctuation escaped, as ``re.escape`` does."""
+    return re.escape(text)
+
+
+def to_sentencepiece_tokenizer_json(tok: Any) -> dict[str, Any]:
+    """The ``tokenizer.json`` object that Hugging Face's SentencePiece conversion writes for
+    the model of ``tok`` (a ``SentencePieceTokenizer``): ``Unigram`` with the pieces and
+    their (float32) scores in SentencePiece's order, so the ids are SentencePiece's;
+    ``Precompiled`` with the model's character map, the whitespace rules as ``Replace``
+    normalizers, ``Metaspace`` (``always``, no split) for the dummy prefix, user-defined
+    pieces isolated by a ``Split``; control and unknown pieces as special added tokens (so
+    ``transformers.PreTrainedTokenizerFast`` finds them); SentencePiece's decoding as
+    decoders.
+
+    ``ValueError`` for what this form cannot express: ``treat_whitespace_as_suffix``,
+    ``escape_whitespaces`` off, pieces that are not UTF-8, a model without an unknown piece.
+
+    Where ``tokenizers`` then differs from SentencePiece (see
+    ``huggingface_tokenizer``): ``Precompiled`` works on grapheme clusters (shortest rule
+    per cluster: half-width katakana with sound marks, for one, come out decomposed);
+    control, unknown and byte pieces are matched literally in the text (``"<0x41>"``,
+    ``"<unk>"``, and special-token names, which are cut out as added tokens); user-defined
+    pieces are isolated after normalization, not protected from it; Viterbi runs in
+    float64 over float32 scores (SentencePiece adds in float32), which can split a near tie
+    differently.
+    """
+    from ..huggingface_tokenizer import HuggingFaceUnigramTokenizer
+    from .sentencepiece import CONTROL, UNKNOWN, USER_DEFINED
+
+    if isinstance(tok, HuggingFaceUnigramTokenizer):
+        return json.loads(tok._plan.text)
+    spec = tok.spec
+    if spec.treat_whitespace_as_suffix:
+        raise ValueError("cannot export to Hugging Face: treat_whitespace_as_suffix has no tokenizer.json form "
+                         "(Metaspace only prepends)")
+    if not spec.escape_whitespaces:
+        raise ValueError("cannot export to Hugging Face: escape_whitespaces is off, and Metaspace always "
+                         "writes spaces as '▁'")
+    vocab, added, user = [], [], []
+    unk_id = None
+    for i, e in enumerate(spec.pieces):
+        try:
+            piece = e.piece.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"cannot export to Hugging Face: piece {i} ({e.piece!r:.40}) is not UTF-8") from None
+        vocab.append([piece, float(e.score)])  # the float32 value, written exactly
+        if e.type == UNKNOWN and unk_id is None:
+            unk_id = i
+        if e.type in (CONTROL, UNKNOWN):
+            added.append({"id": i, "content": piece, "single_word": False, "lstrip": False, "rstrip": False,
+                          "normalized": False, "special": True})
+        elif e.type == USER_DEFINED:
+            user.append(piece)
+    if unk_id is None:
+        raise ValueError("cannot export to Hugging Face: the model has no unknown piece, which Unigram needs")
+
+    def replace(pattern: dict, content: str) -> dict:
+        return {"type": "Replace", "pattern": pattern, "content": content}
+
+    normalizers: list[dict] = []
+    if spec.precompiled_charsmap:
+        normalizers.append({"type": "Precompiled", "precompiled_charsmap":
+                            base64.b64encode(spec.precompiled_charsmap).decode("ascii")})
+    if spec.remove_extra_whitespaces:  # only U+0020 counts, as in SentencePiece
+        normalizers += [replace({"Regex": r"\A +| +\z"}, ""), replace({"Regex": " {2,}"}, " ")]
+    normalizers.append(replace({"String": " "}, "\u2581"))
+    if spec.remove_extra_whitespaces:
+        # Not in transformers' converter: SentencePiece also strips a '▁' of the text at
+        # the end (it looks for '▁' after escaping), and this gives its ids there.
+        normalizers.append(replace({"Regex": "\u2581+\\z"}, ""))
+    if spec.add_dummy_prefix:  # Metaspace skips the prefix before a '▁'; SentencePiece does not
+        normalizers.append(replace({"Regex": "\\A\u2581"}, "\u2581\u2581"))
+    pre: list[dict] = []
+    if spec.add_dummy_prefix:
+        pre.append({"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": False})
+    if user:
+        pattern = "|".join(_regex_escape(p) for p in sorted(user, key=len, reverse=True))
+        pre.append({"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False})
+    decoders: list[dict] = [replace({"String": "\u2581"}, " ")]
+    if spec.byte_fallback:
+        decoders.append({"type": "ByteFallback"})
+    if spec.add_dummy_prefix:
+        decoders += [{"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]
+    elif spec.byte_fallback:
+        decoders.append({"type": "Fuse"})
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": added,
+        "normalizer": {"type": "Sequence", "normalizers": normalizers},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": pre} if pre else None,
+        "post_processor": None,
+        "decoder": {"type": "Sequence", "decoders": decoders},
+        "model": {"type": "Unigram", "unk_id": unk_id, "vocab": vocab, "byte_fallback": bool(spec.byte_fallback)},
+    }
+
+
+def save_sentencepiece_huggingface(tok: Any, path: str | os.PathLike) -> None:
+    """Write ``tok`` (a ``SentencePieceTokenizer``) as the ``tokenizer.json`` Hugging Face's
+    SentencePiece conversion writes (``to_sentencepiece_tokenizer_json``), atomically."""
+    data = json.dumps(to_sentencepiece_tokenizer_json(tok), ensure_ascii=False, indent=1).encode("utf-8")
+    atomic_write(path, lambda out: out.write(data))
+
+
+def is_sentencepiece_tokenizer_json(text: str) -> bool:
+    """Whether a ``tokenizer.json`` text is a SentencePiece-converted Unigram model (an
+    ``unk_id``, no ``ByteLevel`` pre-tokenizer): it goes to ``huggingface_tokenizer``,
+    which reads those and refuses what it cannot reproduce by name; the rest goes to
+    ``from_tokenizer_json`` (byte-level models, and refusals of other models)."""
+    if '"model"' not in text or not text.lstrip().startswith("{"):
+        return False
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict) or "format" in obj:
+        return False
+    model, pre = obj["model"], obj.get("pre_tokenizer")
+    return (model.get("type") == "Unigram" and model.get("unk_id") is not None
+            and not (isinstance(pre, dict) and pre.get("type") == "ByteLevel"))
+
+
+def load_sentencepiece_huggingface(path: str | os.PathLike) -> Any:
+    """A ``huggingface_tokenizer.HuggingFaceUnigramTokenizer`` from a ``tokenizer.json``
+    of a SentencePiece-converted Unigram model (its own ids)."""
+    from ..huggingface_tokenizer import HuggingFaceUnigramTokenizer
+
+    data = read_file(path, "Hugging Face tokenizer file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a tokenizer.json: {exc}") from None
+    return HuggingFaceUnigramTokenizer.from_json(text, str(path))
