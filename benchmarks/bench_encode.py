@@ -195,6 +195,23 @@ def corpus_model(name: str, args) -> tuple[Path, bytes, str, list[str], Path]:
     return corpus, raw, sha, lines, model
 
 
+def sentencepiece_models(name: str, args, vendored: bool) -> tuple[Path, bytes, list[str], list[tuple[str, Path]]]:
+    """(path, bytes, every line, [(label, .model path)]) of a shared corpus: its trained
+    SentencePiece model (4000 pieces for en_botchan, too small for more), and with
+    ``vendored`` the two SentencePiece test models of ``tests/data``."""
+    corpus = find_corpus(name)
+    raw = corpus.read_bytes()
+    lines = raw.decode("utf-8").split("\n")
+    vocab = 4000 if corpus.stem == "en_botchan" else args.vocab_size
+    args.vocab_size, saved = vocab, args.vocab_size
+    model, _ = trained_model(corpus, hashlib.sha256(raw).hexdigest(), [x for x in lines if x], args)
+    args.vocab_size = saved
+    models = [(f"{corpus.stem} ({vocab})", model)]
+    if vendored:
+        models += [(f"{corpus.stem}, {m.stem}", m) for m in sorted((REPO / "tests/data/sp_test_models").glob("*.model"))]
+    return corpus, raw, lines, models
+
+
 # -- peers ---------------------------------------------------------------------------------
 def hf_tokenizers(model_path: Path, alpha: float):
     """Two Hugging Face Unigram tokenizers (Viterbi, sampling) over the SentencePiece

@@ -26,7 +26,6 @@ import os
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # before tokenizers starts its thread pool
 
 import argparse  # noqa: E402
-import hashlib  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -35,7 +34,7 @@ import time  # noqa: E402
 import types  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench_encode import RESULTS, REPO, find_corpus, machine_info, markdown_table, model_arguments, trained_model, write_atomic  # noqa: E402
+from bench_encode import RESULTS, machine_info, markdown_table, model_arguments, sentencepiece_models, write_atomic  # noqa: E402
 
 CORPUS_NAMES = ["en_python_docs.txt", "code_python_stdlib.txt", "ja_wagahaiwa_nekodearu.txt", "zh_fortunes.txt",
                 "zh_debian_reference.txt", "en_botchan.txt"]
@@ -78,17 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, results = [], []
     folder = Path(tempfile.mkdtemp(prefix="bench_hf_"))
     for name in args.corpus:
-        corpus = find_corpus(name)
-        raw = corpus.read_bytes()
-        sha = hashlib.sha256(raw).hexdigest()
-        lines = raw.decode("utf-8").split("\n")
-        vocab = 4000 if corpus.stem == "en_botchan" else args.vocab_size
-        args.vocab_size, saved = vocab, args.vocab_size
-        model, _ = trained_model(corpus, sha, [x for x in lines if x], args)
-        args.vocab_size = saved
-        models = [(f"{corpus.stem} ({vocab})", model)]
-        if args.vendored:
-            models += [(f"{corpus.stem}, {m.stem}", m) for m in sorted((REPO / "tests/data/sp_test_models").glob("*.model"))]
+        corpus, raw, lines, models = sentencepiece_models(name, args, args.vendored)
         for label, path in models:
             for how in CONVERSIONS:
                 file = converted(path, how, folder / f"{how}.json")

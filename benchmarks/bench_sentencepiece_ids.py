@@ -20,14 +20,13 @@ extra).  Results: ``benchmarks/results/sentencepiece_ids.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from bench_encode import RESULTS, REPO, find_corpus, machine_info, markdown_table, model_arguments, trained_model, write_atomic
+from bench_encode import RESULTS, machine_info, markdown_table, model_arguments, sentencepiece_models, write_atomic
 
 CORPUS_NAMES = ["en_python_docs.txt", "code_python_stdlib.txt", "ja_wagahaiwa_nekodearu.txt", "zh_fortunes.txt",
                 "zh_debian_reference.txt", "en_botchan.txt"]
@@ -50,17 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
     rows, results = [], []
     for name in args.corpus:
-        corpus = find_corpus(name)
-        raw = corpus.read_bytes()
-        sha = hashlib.sha256(raw).hexdigest()
-        lines = raw.decode("utf-8").split("\n")
-        vocab = 4000 if corpus.stem == "en_botchan" else args.vocab_size
-        args.vocab_size, saved = vocab, args.vocab_size
-        model, _ = trained_model(corpus, sha, [x for x in lines if x], args)
-        args.vocab_size = saved
-        models = [(f"{corpus.stem} ({vocab})", model)]
-        if args.vendored:
-            models += [(f"{corpus.stem}, {m.stem}", m) for m in sorted((REPO / "tests/data/sp_test_models").glob("*.model"))]
+        corpus, raw, lines, models = sentencepiece_models(name, args, args.vendored)
         for label, path in models:
             tok, sp = Tokenizer.load(path), spm.SentencePieceProcessor(model_file=str(path))
             ours, theirs = tok.encode_batch(lines), sp.encode(lines)

@@ -96,6 +96,13 @@ def ja_lines() -> list[bytes]:
 
 
 @pytest.fixture(scope="session")
+def corpus_texts() -> list[str]:
+    """Every line of Botchan, then of 吾輩は猫である, as str: the texts the tests of
+    peer compatibility (SentencePiece, Hugging Face) compare ids on."""
+    return [line.decode("utf-8") for line in corpus_lines(EN_CORPUS) + corpus_lines(JA_CORPUS)]
+
+
+@pytest.fixture(scope="session")
 def en_vocab(en_lines) -> tuple[list[bytes], list[float]]:
     return build_vocab(en_lines[:EN_LINES], EN_VOCAB_SIZE)
 

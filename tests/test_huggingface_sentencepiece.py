@@ -87,18 +87,11 @@ def check_same_ids(path, texts: list[str]) -> HuggingFaceUnigramTokenizer:
 
 
 @pytest.fixture(scope="module")
-def corpus(data_file) -> list[str]:
-    en = data_file("corpora/en_botchan.txt").read_text("utf-8").split("\n")
-    ja = data_file("corpora/ja_wagahaiwa_nekodearu.txt").read_text("utf-8").split("\n")
-    return en + ja
-
-
-@pytest.fixture(scope="module")
-def trained(corpus, tmp_path_factory) -> dict:
+def trained(corpus_texts, tmp_path_factory) -> dict:
     """.model files trained here (fixed seed: sentencepiece's training is deterministic
     with one thread), with the options that change the conversion."""
     folder = tmp_path_factory.mktemp("trained")
-    text = [x for x in corpus[:3000] if x.strip()]
+    text = [x for x in corpus_texts[:3000] if x.strip()]
     configs = {
         "byte_fallback": {"byte_fallback": True},
         "user_and_control": {"user_defined_symbols": ["<sep>", "Botchan", "ちゃん"], "control_symbols": ["<cls>", "<mask>"]},
@@ -126,26 +119,26 @@ def _write(tmp_path, hf: tokenizers.Tokenizer, name: str = "tokenizer.json"):
 # -- import: transformers' conversions ----------------------------------------------------
 @pytest.mark.parametrize("how", ["spm_legacy", "spm_first", "t5", "t5-nonlegacy", "xlmr", "albert", "xlnet", "pegasus"])
 @pytest.mark.parametrize("model", SPM_MODELS)
-def test_converted_vendored_models_give_tokenizers_ids(data_file, corpus, tmp_path, how, model):
+def test_converted_vendored_models_give_tokenizers_ids(data_file, corpus_texts, tmp_path, how, model):
     """Every corpus line for the two SentencePiece-style pipelines (and T5's), a third of
     them for the others (same components, other settings)."""
     path = _write(tmp_path, convert(data_file(f"sp_test_models/{model}"), how))
-    lines = corpus if how in ("spm_legacy", "t5-nonlegacy") else corpus[model == SPM_MODELS[1]::3]
+    lines = corpus_texts if how in ("spm_legacy", "t5-nonlegacy") else corpus_texts[model == SPM_MODELS[1]::3]
     check_same_ids(path, lines + EDGES)
 
 
 @pytest.mark.parametrize("name", ["byte_fallback", "user_and_control", "nfkc_cf_no_dummy", "identity"])
-def test_converted_trained_models_give_tokenizers_ids(trained, corpus, tmp_path, name):
+def test_converted_trained_models_give_tokenizers_ids(trained, corpus_texts, tmp_path, name):
     for how in ("spm_legacy", "spm_first", "t5"):
         path = _write(tmp_path, convert(trained[name], how), f"{how}.json")
-        check_same_ids(path, corpus[::4] + EDGES + ["<sep>Botchan<cls>ちゃん", "x<mask> <sep> y"])
+        check_same_ids(path, corpus_texts[::4] + EDGES + ["<sep>Botchan<cls>ちゃん", "x<mask> <sep> y"])
 
 
-def test_post_processor_gives_bos_eos_and_post_process(data_file, corpus, tmp_path):
+def test_post_processor_gives_bos_eos_and_post_process(data_file, corpus_texts, tmp_path):
     """``add_special_tokens=True`` is ``post_process(encode(text))``; a template of one
     token before and one after is ``add_bos``/``add_eos``."""
     model = data_file("sp_test_models/test_model.model")
-    texts = corpus[:200] + EDGES
+    texts = corpus_texts[:200] + EDGES
     for how, bos, eos in (("t5", None, "</s>"), ("xlmr", "<s>", "</s>"), ("xlnet", None, None)):
         path = _write(tmp_path, convert(model, how), f"{how}.json")
         tok = Tokenizer.load(path)
@@ -277,7 +270,7 @@ def test_hand_written_files_give_tokenizers_ids(charsmap, tmp_path, variant):
     check_same_ids(path, EDGES + random_texts(1500, seed=12))
 
 
-def test_precompiled_is_tokenizers_grapheme_rule(data_file, corpus):
+def test_precompiled_is_tokenizers_grapheme_rule(data_file, corpus_texts):
     """The normalizer alone, on its two paths (plain, and with alignments), against
     ``tokenizers.normalizers.Precompiled``."""
     for model in SPM_MODELS:
@@ -285,7 +278,7 @@ def test_precompiled_is_tokenizers_grapheme_rule(data_file, corpus):
         theirs = tokenizers.normalizers.Precompiled(blob)
         (ours,) = _normalizer_steps({"type": "Precompiled", "precompiled_charsmap":
                                      __import__("base64").b64encode(blob).decode()}, "test")
-        texts = corpus[::5] + EDGES + random_texts(800, seed=3)
+        texts = corpus_texts[::5] + EDGES + random_texts(800, seed=3)
         for t in texts:
             want = theirs.normalize_str(t)
             assert ours.plain(t) == want, t
@@ -304,13 +297,13 @@ def _sentencepiece_differs(text: str) -> bool:
 
 
 @pytest.mark.parametrize("which", SPM_MODELS + ["byte_fallback", "user_and_control", "nfkc_cf_no_dummy", "identity"])
-def test_export_gives_sentencepieces_ids_in_tokenizers(data_file, trained, corpus, tmp_path, which):
+def test_export_gives_sentencepieces_ids_in_tokenizers(data_file, trained, corpus_texts, tmp_path, which):
     model = data_file(f"sp_test_models/{which}") if which.endswith(".model") else trained[which]
     tok, sp = Tokenizer.load(model), spm.SentencePieceProcessor(model_file=str(model))
     path = tmp_path / "tokenizer.json"
     save_sentencepiece_huggingface(tok, path)
     hf = tokenizers.Tokenizer.from_file(str(path))
-    texts = corpus[:: 1 if which in SPM_MODELS else 3] + EDGES
+    texts = corpus_texts[:: 1 if which in SPM_MODELS else 3] + EDGES
     plain = [t for t in texts if not _sentencepiece_differs(t)]
     assert hf_ids(hf, plain) == sp.encode(plain) == tok.encode_batch(plain)
     # ... and our import of the file is tokenizers on every text, the differing ones included.

@@ -35,16 +35,9 @@ CONFIGS = {
 
 
 @pytest.fixture(scope="module")
-def corpus_lines(data_file) -> list[str]:
-    en = data_file("corpora/en_botchan.txt").read_text("utf-8").split("\n")
-    ja = data_file("corpora/ja_wagahaiwa_nekodearu.txt").read_text("utf-8").split("\n")
-    return en + ja
-
-
-@pytest.fixture(scope="module")
-def trained(corpus_lines) -> dict[str, bytes]:
+def trained(corpus_texts) -> dict[str, bytes]:
     """The .model bytes of each configuration, trained by sentencepiece in this run."""
-    text = [x for x in corpus_lines[:3000] if x.strip()]
+    text = [x for x in corpus_texts[:3000] if x.strip()]
     models = {}
     for name, options in CONFIGS.items():
         out = io.BytesIO()
@@ -67,18 +60,18 @@ def _check_encode_decode(tok, sp, lines):
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_trained_models_give_sentencepieces_ids(trained, corpus_lines, name):
+def test_trained_models_give_sentencepieces_ids(trained, corpus_texts, name):
     tok, sp = _pair(trained[name])
     assert tok.vocab_size == sp.get_piece_size()
-    _check_encode_decode(tok, sp, corpus_lines + EDGES)
+    _check_encode_decode(tok, sp, corpus_texts + EDGES)
 
 
 @pytest.mark.parametrize("model", ["test_model.model", "test_ja_model.model"])
-def test_vendored_models_give_sentencepieces_ids(data_file, corpus_lines, model):
+def test_vendored_models_give_sentencepieces_ids(data_file, corpus_texts, model):
     path = data_file(f"sp_test_models/{model}")
     tok, sp = Tokenizer.load(path), spm.SentencePieceProcessor(model_file=str(path))
     assert isinstance(tok, SentencePieceTokenizer)
-    _check_encode_decode(tok, sp, corpus_lines + EDGES)
+    _check_encode_decode(tok, sp, corpus_texts + EDGES)
 
 
 def test_vocabulary_and_special_ids(trained):
@@ -118,12 +111,12 @@ def test_byte_fallback_spells_unknown_characters_in_bytes(trained):
     assert tok.decode(ids) == sp.decode(ids) == text
 
 
-def test_float32_arithmetic_is_what_splits_ties_as_sentencepiece_does(trained, corpus_lines):
+def test_float32_arithmetic_is_what_splits_ties_as_sentencepiece_does(trained, corpus_texts):
     """float64 gives the same best scores; it can only differ where float32 rounding
     decides a near tie, so every line it differs on must be such a tie."""
     tok, sp = _pair(trained["nmt_nfkc"])
     wide = SentencePieceTokenizer(tok._proto, float32=False)
-    ours32, ours64 = tok.encode_batch(corpus_lines), wide.encode_batch(corpus_lines)
+    ours32, ours64 = tok.encode_batch(corpus_texts), wide.encode_batch(corpus_texts)
     scores = np.array([sp.get_score(i) for i in range(sp.get_piece_size())])
     for a, b in zip(ours32, ours64):
         if a != b:
@@ -179,10 +172,10 @@ def test_decode_of_any_ids_is_sentencepieces(trained, name):
 
 
 @pytest.mark.parametrize("name", ["nmt_nfkc", "byte_fallback", "user_and_control"])
-def test_one_text_calls_equal_the_batch(trained, corpus_lines, name):
+def test_one_text_calls_equal_the_batch(trained, corpus_texts, name):
     """``encode`` of one text has its own path (one kernel call, ids mapped in Python)."""
     tok, sp = _pair(trained[name])
-    lines = corpus_lines[::7] + EDGES + ["𓀀𓀁 x 𓀂", "𓀀", "a𓀀"]
+    lines = corpus_texts[::7] + EDGES + ["𓀀𓀁 x 𓀂", "𓀀", "a𓀀"]
     assert [tok.encode(x) for x in lines] == tok.encode_batch(lines) == sp.encode(lines)
     wide = SentencePieceTokenizer(trained[name], float32=False)
     assert [wide.encode(x) for x in lines] == wide.encode_batch(lines)
