@@ -34,6 +34,7 @@ import numpy as np
 from numba import njit
 
 from .charsmap import character_length
+from .kernel_cache import direct_call
 from .model import KernelArrays, Model
 from .trie import Trie, build_trie, child
 
@@ -72,6 +73,7 @@ class SentencePieceLattice:
         self.scores = scores
         self.lengths = np.concatenate([model.lengths, np.array([len(c) for c in inside], np.int32)])
         self.decode_table = model.decode_table + inside
+        self._known_ascii = bytes(b for b in range(128) if bytes([b]) in single)
         # The import's byte piece of each byte: what a marked character is spelled with.
         self.byte_piece = np.array([model.piece_id(bytes([b])) for b in range(256)], np.int32)
 
@@ -80,11 +82,15 @@ class SentencePieceLattice:
         return KernelArrays(self.trie, self.suffix_trie, self.scores, self.lengths, self.num_special, self.steps)
 
     def mark(self, data: bytes) -> bytes:
-        """``mark_unknown`` of one text's bytes (the same object when nothing is unknown)."""
+        """``mark_unknown`` of one text's bytes (the same object when nothing is unknown):
+        the per-call path, without Numba's dispatch, and without a kernel for ASCII text
+        whose every character is a piece."""
+        if data.isascii() and not data.translate(None, self._known_ascii):
+            return data
         buf = np.frombuffer(data, np.uint8)
-        out = np.empty_like(buf)
+        out = np.empty(len(data), np.uint8)
         t = self.trie
-        size, replaced = mark_unknown(t.base, t.check, t.value, buf, 0, len(data), out, 0)
+        size, replaced = (_mark_one or _compiled_mark_one())(t.base, t.check, t.value, buf, 0, len(data), out, 0)
         return data if replaced == 0 else out[:size].tobytes()
 
     def mark_batch(self, texts: list[bytes], packed: tuple) -> list[bytes]:
@@ -122,6 +128,17 @@ class SentencePieceLattice:
         buf, starts, ends = packed
         return unmark(ids, offsets, self.lengths, buf, starts, ends, draws, self.mark_id, self.first_unknown_id,
                       self.byte_piece)
+
+
+_mark_one = None  # mark_unknown for one text's bytes, called without Numba's dispatch
+
+
+def _compiled_mark_one():
+    global _mark_one
+    t = build_trie([b"a"], [0])
+    buf = np.frombuffer(b"a", np.uint8)
+    _mark_one = direct_call(mark_unknown, t.base, t.check, t.value, buf, 0, 1, np.empty(1, np.uint8), 0)
+    return _mark_one
 
 
 def _one_character(piece: bytes) -> bool:

@@ -32,7 +32,9 @@ given SentencePiece ids.  Save is refused: the ``.model`` file is the model.
 
 from __future__ import annotations
 
+import math
 import os
+import threading
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -44,6 +46,7 @@ from .checks import (
 )
 from .engine import Engine, as_array, chunks, joined, kernel_alpha, split
 from .parallel import ordered_results
+from .kernel_cache import direct_call
 from .io.sentencepiece import (
     BYTE, CONTROL, NORMAL, UNK_PENALTY, UNKNOWN, UNUSED, USER_DEFINED, SentencePieceModelFile, _byte_piece_value,
     convert, parse_model_proto,
@@ -103,6 +106,12 @@ class SentencePieceTokenizer(Tokenizer):
         self._lattice = SentencePieceLattice(self.model, matched, unknown_score)
         self._engine = Engine(self._lattice)
         self._viterbi_scores = self._lattice.scores.astype(np.float32) if self.float32 else self._lattice.scores
+        # One text's Viterbi (``_viterbi_one``): the import's pieces, packed once.
+        self._import_scores = self.model.scores.astype(np.float32) if self.float32 else self.model.scores
+        self._text_ints = lattice.text_model(self.model.suffix_trie, self.model.scores, self.model.scores[:0],
+                                             self.model.lengths, lattice.VITERBI)[0]
+        self._rooms = threading.local()
+        self._viterbi_text = None
         # What an unknown character is spelled with: byte pieces with byte_fallback, else <unk>.
         self._byte_ids = np.full(256, -1, np.int32)
         if self.spec.byte_fallback:
@@ -194,18 +203,71 @@ class SentencePieceTokenizer(Tokenizer):
             return found[0][0], found[1][0]
         # One text, one kernel call per stage, no thread pool: a data loader's __getitem__.
         data = self.model.normalizer.normalize(to_bytes(text))
+        if alpha is None and entropy_per_byte is None and extra_tokens is None:
+            return self._spm_list_of(self._viterbi_one(data))
         marked = self._lattice.mark(data)
-        a = lattice.VITERBI
-        if alpha is not None or entropy_per_byte is not None or extra_tokens is not None:
+        if type(alpha) is float and 0.0 <= alpha < math.inf and entropy_per_byte is extra_tokens is None:
+            a = alpha + 0.0  # -0.0 is 0.0
+        else:
             a = kernel_alpha(self._calibrated(alpha, entropy_per_byte, extra_tokens, [marked]))
         if a == lattice.VITERBI:
-            paths = self._viterbi_chunk((as_array(marked), _ZERO, np.array([len(marked)])), 0, 1)
-        else:
-            s = seed if type(seed) is int and 0 <= seed <= UINT64_MAX else check_seed(seed)
-            found = self._engine.encode_one(marked, a, s, check_uint64(epoch, "epoch"), check_uint64(index, "index"))
-            paths = np.array(found, np.int32), np.array([0, len(found)], np.int64)
-        ids, _ = self._to_spm(paths, (as_array(data), _ZERO, np.array([len(data)])), 1)
-        return ids.tolist()
+            return self._spm_list_of(self._viterbi_one(data))
+        s = seed if type(seed) is int and 0 <= seed <= UINT64_MAX else check_seed(seed)
+        found = self._engine.encode_one(marked, a, s, check_uint64(epoch, "epoch"), check_uint64(index, "index"))
+        if marked is data and max(found, default=0) < self._lattice.first_unknown_id:
+            return self._spm_list_of(found)  # no unknown character: the pieces' ids
+        paths = np.array(found, np.int32), np.array([0, len(found)], np.int64)
+        return self._to_spm(paths, (as_array(data), _ZERO, np.array([len(data)])), 1)[0].tolist()
+
+    def _viterbi_one(self, data: bytes) -> list[int]:
+        """The Viterbi path of one normalized text, in the import's ids: one compiled call
+        (``lattice.viterbi_text``) over the import's pieces, whose byte paths cost at least
+        the unknown node's score and so change no best path (an unknown character is
+        spelled in bytes at exactly that score), with buffers kept per thread."""
+        room = getattr(self._rooms, "room", None)
+        if room is None or room[0].shape[0] < 2 * len(data) + 1:
+            room = self._new_room(len(data))
+        out, best, mids, mstarts = room
+        try:
+            return out[: (self._viterbi_text or self._compile_viterbi_text())(
+                self._text_ints, self._import_scores, data, out, best, mids, mstarts)].tolist()
+        except RuntimeError:
+            raise RuntimeError(f"Viterbi found no path through {data[:60]!r}: the model does not cover it") from None
+
+    def _new_room(self, size: int) -> tuple:
+        max_len = max(1, self.model.suffix_trie.max_len)
+        room = (np.empty(2 * max(size, 4096) + 1, np.int32), np.empty(lattice.ring_size(max_len), self._import_scores.dtype),
+                *lattice.match_buffers(max_len))
+        if size <= 1 << 20:  # kept for the next call of this thread
+            self._rooms.room = room
+        return room
+
+    def _compile_viterbi_text(self) -> Any:
+        out, best, mids, mstarts = self._new_room(0)
+        self._viterbi_text = direct_call(lattice.viterbi_text, self._text_ints, self._import_scores, b"", out, best,
+                                         mids, mstarts)
+        return self._viterbi_text
+
+    def _spm_list_of(self, internal: list[int]) -> list[int]:
+        """SentencePiece's ids of a path in the import's ids: each run of unknown
+        characters (byte pieces SentencePiece lacks) one <unk>."""
+        ids = [self._spm_list[i] for i in internal]
+        if -1 not in ids:
+            return ids
+        ids = []
+        last_unknown = False
+        for i in internal:
+            spm = self._spm_list[i]
+            if spm < 0:
+                if self._unk is None:
+                    raise ValueError("the text has characters this model cannot spell, and it has no unknown piece")
+                if last_unknown:
+                    continue
+                spm, last_unknown = self._unk, True
+            else:
+                last_unknown = False
+            ids.append(spm)
+        return ids
 
     def encode_batch(self, texts: Iterable[Text], alpha: float | None = None, seed: int | None = None,
                      epoch: int = 0, num_threads: int | None = None, first_index: int = 0, *,

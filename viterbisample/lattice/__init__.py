@@ -27,10 +27,11 @@ from .forward import (
     text_room,
     viterbi_items,
     viterbi_pass,
+    viterbi_text,
 )
 
 __all__ = [
     "STATUS_BAD_PATH", "VITERBI", "alternative_items", "backtrack", "count_edges_items", "encode_items",
     "linear_sample_pass", "log_partition_items", "match_buffers", "ring_size", "tempered_pass", "text_model", "text_room",
-    "viterbi_items", "viterbi_pass",
+    "viterbi_items", "viterbi_pass", "viterbi_text",
 ]

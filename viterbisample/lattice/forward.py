@@ -377,6 +377,29 @@ def encode_text(ints, reals, text, seed, epoch, index, out, work):
 
 
 @njit(cache=True, nogil=True)
+def viterbi_text(ints, scores, text, out, best, mids, mstarts):
+    """The Viterbi path of one text (``bytes``) for the trie and lengths of
+    ``text_model``'s ``ints`` and per-id ``scores`` of any float dtype (float32:
+    SentencePiece's arithmetic, as in ``viterbi_items``): writes its ids to the start of
+    ``out`` (room for 2 len(text) + 1) and returns how many.  ``best``: a ring of
+    ``ring_size(max_len)`` of the scores' dtype; ``mids``/``mstarts``: ``match_buffers``.
+    The per-call path of one text, as ``encode_text``; raises ``RuntimeError`` if the
+    text has no path."""
+    size, n_ids = ints[0], ints[1]
+    rbase = ints[3 : 3 + size]
+    rcheck = ints[3 + size : 3 + 2 * size]
+    rvalue = ints[3 + 2 * size : 3 + 3 * size]
+    lengths = ints[3 + 3 * size : 3 + 3 * size + n_ids]
+    n = len(text)
+    bp = out[n:]
+    viterbi_pass(rbase, rcheck, rvalue, scores, text, 0, n, best, best.shape[0] - 1, bp, mids, mstarts)
+    count = backtrack(bp, lengths, n, out, 0)
+    if count < 0:
+        raise RuntimeError("no path through the lattice")
+    return count
+
+
+@njit(cache=True, nogil=True)
 def scratch_arrays(max_len, longest, draws):
     """The working arrays of ``encode_item`` for items of up to ``longest`` bytes, cut
     from three allocations (``cut_scratch``)."""
