@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_encode import RESULTS, REPO, bytepiece_model, find_corpus, machine_info, markdown_table, write_atomic
+from bench_encode import RESULTS, REPO, bytepiece_model, find_corpus, machine_info, markdown_table, publish
 
 CORPUS_NAMES = ["en_python_docs.txt", "code_python_stdlib.txt", "ja_wagahaiwa_nekodearu.txt", "zh_fortunes.txt",
                 "zh_debian_reference.txt", "en_botchan.txt"]
@@ -126,11 +126,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{info['numpy']}, numba {info['numba']}, bytepiece {bytepiece.__version__}, pyahocorasick "
           f"{info['pyahocorasick']}; git {info['viterbisample_git']}; load average at the start "
           f"{info['load_average_at_start']}.", ""]
-    print("\n".join(md))
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "bytepiece_ids.json", json.dumps({"machine": info, "results": results,
-                                                                    "sampler_fits": fits}, indent=1) + "\n")
-    write_atomic(args.out / "bytepiece_ids.md", "\n".join(md))
+    publish(args.out, "bytepiece_ids", md, {"machine": info, "results": results, "sampler_fits": fits})
     return 0
 
 

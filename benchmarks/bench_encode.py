@@ -630,6 +630,15 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def publish(folder: Path, stem: str, md: list[str], record: dict) -> None:
+    """Print the Markdown report and write it and the JSON ``record`` as
+    ``folder/stem.{md,json}``."""
+    print("\n".join(md))
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / f"{stem}.json", json.dumps(record, indent=1))
+    write_atomic(folder / f"{stem}.md", "\n".join(md))
+
+
 def markdown(r: dict) -> str:
     m, c, s = r["machine"], r["corpus"], r["settings"]
     out = [

@@ -26,7 +26,6 @@ import os
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # before tokenizers starts its thread pool
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -34,7 +33,7 @@ import time  # noqa: E402
 import types  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench_encode import RESULTS, machine_info, markdown_table, model_arguments, sentencepiece_models, write_atomic  # noqa: E402
+from bench_encode import RESULTS, machine_info, markdown_table, model_arguments, publish, sentencepiece_models  # noqa: E402
 
 CORPUS_NAMES = ["en_python_docs.txt", "code_python_stdlib.txt", "ja_wagahaiwa_nekodearu.txt", "zh_fortunes.txt",
                 "zh_debian_reference.txt", "en_botchan.txt"]
@@ -114,10 +113,7 @@ def main(argv: list[str] | None = None) -> int:
           f"Machine: {info['cpu']}, {info['usable_cpus']} usable CPUs; Python {info['python']}, numba "
           f"{info['numba']}, tokenizers {info['tokenizers']}, transformers {info['transformers']}, sentencepiece "
           f"{info.get('sentencepiece')}; git {info.get('viterbisample_git')}.", ""]
-    print("\n".join(md))
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "huggingface_ids.json", json.dumps({"machine": info, "results": results}, indent=1))
-    write_atomic(args.out / "huggingface_ids.md", "\n".join(md))
+    publish(args.out, "huggingface_ids", md, {"machine": info, "results": results})
     return 0
 
 

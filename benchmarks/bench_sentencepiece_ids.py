@@ -20,13 +20,12 @@ extra).  Results: ``benchmarks/results/sentencepiece_ids.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from bench_encode import RESULTS, machine_info, markdown_table, model_arguments, sentencepiece_models, write_atomic
+from bench_encode import RESULTS, machine_info, markdown_table, model_arguments, publish, sentencepiece_models
 
 CORPUS_NAMES = ["en_python_docs.txt", "code_python_stdlib.txt", "ja_wagahaiwa_nekodearu.txt", "zh_fortunes.txt",
                 "zh_debian_reference.txt", "en_botchan.txt"]
@@ -85,10 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                           ["l"] + ["r"] * 8, rows), "",
           f"Machine: {info['cpu']}, {info['usable_cpus']} usable CPUs; Python {info['python']}, numba "
           f"{info['numba']}, sentencepiece {info['sentencepiece']}; git {info['viterbisample_git']}.", ""]
-    print("\n".join(md))
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "sentencepiece_ids.json", json.dumps({"machine": info, "results": results}, indent=1))
-    write_atomic(args.out / "sentencepiece_ids.md", "\n".join(md))
+    publish(args.out, "sentencepiece_ids", md, {"machine": info, "results": results})
     return 0
 
 
