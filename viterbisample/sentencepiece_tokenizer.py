@@ -95,7 +95,6 @@ class SentencePieceTokenizer(Tokenizer):
         self._id_of_piece = {e.piece.decode("utf-8", "replace"): i for i, e in enumerate(entries)}
         unknown = [i for i, e in enumerate(entries) if e.type == UNKNOWN]
         self._unk = unknown[0] if unknown else None
-        # Viterbi's scores (of the lattice below): SentencePiece's float32 arithmetic, or float64.
         self._id_objects = np.array(range(len(entries)), dtype=object)
         self._spm_list = self._spm_of.tolist()
         # Sampling and the other questions of q_alpha run on SentencePiece's own lattice.
@@ -105,6 +104,7 @@ class SentencePieceTokenizer(Tokenizer):
         unknown_score = min(e.score for e in entries if e.type == NORMAL) - UNK_PENALTY
         self._lattice = SentencePieceLattice(self.model, matched, unknown_score)
         self._engine = Engine(self._lattice)
+        # Viterbi's scores: SentencePiece's float32 arithmetic, or float64.
         self._viterbi_scores = self._lattice.scores.astype(np.float32) if self.float32 else self._lattice.scores
         # One text's Viterbi (``_viterbi_one``): the import's pieces, packed once.
         self._import_scores = self.model.scores.astype(np.float32) if self.float32 else self.model.scores
