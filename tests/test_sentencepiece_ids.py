@@ -135,7 +135,7 @@ def test_pickle_and_load(trained, tmp_path):
 
 def test_what_is_not_available_yet_is_refused(trained, tmp_path):
     tok, _ = _pair(trained["nmt_nfkc"])
-    for call in (lambda: tok.sample("x", 0.1, 2, replace=False), lambda: tok.log_prob("x", [5]),
+    for call in (lambda: tok.log_prob("x", [5]),
                  lambda: tok.marginals("x"), lambda: tok.token_spans("x", [5])):
         with pytest.raises(NotImplementedError, match="SentencePiece"):
             call()

@@ -285,10 +285,31 @@ def test_calibrated_sampling_and_offsets(models):
     assert inputs["input_ids"] == [r + [sp.eos_id()] for r in tok.encode_batch(TEXTS, alpha=0.2, seed=3)]
 
 
+@pytest.mark.parametrize("name", ["byte_fallback", "user_symbols"])
+def test_distinct_samples_are_paths_with_their_probabilities(models, name):
+    """Without replacement: distinct paths of SentencePiece's lattice with their exact
+    log q_alpha; asking for more than there are gives every path; the first draw is an
+    exact sample (chi-square against the enumeration)."""
+    tok, sp = _pair(models[name])
+    for text in TEXTS:
+        q = distribution(reference_paths(sp, text, _user(name)), 0.5)
+        found = tok.sample_distinct(text, 0.5, 6, seed=4)
+        assert len({tuple(ids) for ids, _, _ in found}) == len(found) == min(6, len(q))
+        for ids, log_q, inclusion in found:
+            assert math.exp(log_q) == pytest.approx(q[tuple(ids)], rel=1e-9, abs=1e-300)
+            assert 0.0 < inclusion <= 1.0
+        everything = tok.sample_distinct(text, 0.5, len(q) + 5, seed=5)
+        assert {tuple(ids) for ids, _, _ in everything} == set(q)
+        best = tok.sample(text, 0.5, 3, seed=6, replace=False, include_best=True)[0]
+        assert best == sp.encode(text)
+    q = distribution(reference_paths(sp, TEXTS[0], _user(name)), 0.5)
+    firsts = tok.sample_distinct_batch([TEXTS[0]] * 4000, 0.5, 2, seed=8)
+    observed = Counter(tuple(rows[0][0]) for rows in firsts)
+    assert chi_square_gof(observed, q)[2] > 1e-4
+
+
 def test_what_is_not_available_says_so(models):
     tok, _ = _pair(models["nmt_nfkc"])
-    with pytest.raises(NotImplementedError, match="not available yet"):
-        tok.sample(TEXTS[0], 0.5, 3, replace=False)
     with pytest.raises(NotImplementedError, match="not available yet"):
         tok.log_prob(TEXTS[0], [1, 2])
     with pytest.raises(ValueError):

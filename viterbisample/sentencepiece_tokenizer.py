@@ -325,15 +325,29 @@ class SentencePieceTokenizer(Tokenizer):
         normalized = self._normalized(texts)
         found = queries.nbest_batch(self._engine, self._lattice.mark_batch(normalized, pack(normalized)), k,
                                     num_threads)
+        return [list(zip(self._spm_paths(data, [p for p, _ in paths]), [score for _, score in paths]))
+                for data, paths in zip(normalized, found)]
+
+    def sample_distinct_batch(self, texts: Iterable[Text], alpha: float, n: int, seed: int | None = None,
+                              epoch: int = 0, num_threads: int | None = None, first_index: int = 0,
+                              include_best: bool = False) -> list[list[tuple[list[int], float, float]]]:
+        """``n`` distinct segmentations of each text drawn without replacement from q_alpha
+        over SentencePiece's lattice, in its ids, with their log q_alpha and inclusion
+        estimates (``Tokenizer.sample_distinct_batch``; ``include_best``: the best path of
+        the lattice in float64).  Distinct paths of the lattice are distinct id lists."""
+        normalized = self._normalized(texts)
+        found = queries.sample_distinct_batch(self._engine, self._lattice.mark_batch(normalized, pack(normalized)),
+                                              alpha, n, seed, epoch, num_threads, first_index, include_best)
         out = []
-        for data, paths in zip(normalized, found):
-            unmarked = (as_array(data), _ZERO, np.array([len(data)]))
-            rows = []
-            for path, score in paths:
-                ids, _ = self._to_spm((np.array(path, np.int32), np.array([0, len(path)])), unmarked, 1)
-                rows.append((ids.tolist(), score))
-            out.append(rows)
+        for data, triples in zip(normalized, found):
+            paths = self._spm_paths(data, [p for p, _, _ in triples])
+            out.append([(ids, log_q, inclusion) for ids, (_, log_q, inclusion) in zip(paths, triples)])
         return out
+
+    def _spm_paths(self, data: bytes, paths: list[list[int]]) -> list[list[int]]:
+        """SentencePiece's ids of paths of the lattice of one normalized text."""
+        unmarked = (as_array(data), _ZERO, np.array([len(data)]))
+        return [self._to_spm((np.array(p, np.int32), np.array([0, len(p)])), unmarked, 1)[0].tolist() for p in paths]
 
     def tokenize(self, text: Text, alpha: float | None = None, seed: int | None = None, *,
                  as_bytes: bool = False) -> list:
@@ -491,7 +505,7 @@ class SentencePieceTokenizer(Tokenizer):
     def _not_yet(self, what: str) -> None:
         raise NotImplementedError(
             f"{what} with a SentencePiece model's ids is not available yet (encode, encode_batch, "
-            "sample_batch, nbest, entropy, expected_length, log_partition and stats_batch are)"
+            "sample_batch, sample_distinct, nbest, entropy, expected_length, log_partition and stats_batch are)"
         )
 
     def save(self, path: Any) -> None:
@@ -506,11 +520,6 @@ class SentencePieceTokenizer(Tokenizer):
 
         save_sentencepiece_huggingface(self, path)
 
-    def sample_distinct(self, *args: Any, **kwargs: Any) -> Any:
-        self._not_yet("sampling without replacement")
-
-    sample_distinct_batch = sample_distinct
-
     def marginals(self, *args: Any, **kwargs: Any) -> Any:
         self._not_yet("marginals (by id)")
 
@@ -520,11 +529,6 @@ class SentencePieceTokenizer(Tokenizer):
     def token_spans(self, text: Text, ids: Sequence[int]) -> list[tuple[int, int]]:
         self._not_yet("token_spans of given ids (use encode(..., return_offsets=True))")
 
-    def sample(self, text: Text, alpha: float, n: int, seed: int | None = None, *, replace: bool = True,
-               include_best: bool = False) -> list:
-        if not replace:
-            self._not_yet("sampling without replacement")
-        return super().sample(text, alpha, n, seed, include_best=include_best)
 
 
 def _bytes_as_text(data: bytearray) -> str:
