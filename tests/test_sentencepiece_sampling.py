@@ -36,7 +36,7 @@ CONFIGS = {
 # Short texts with hundreds of segmentations, some with characters outside the
 # vocabulary (runs of them, merged into one <unk>, or spelled in byte pieces).
 TEXTS = ["It was certainly", " nothing 🙂🚀 of", "吾輩は猫である。名前はまだ無い。どこで生れたか", "Botchan 🧠x🧠☃x ちゃん"]
-ALPHAS = [0.0, 0.1, 0.5, 1.0, 3.0]
+ALPHAS = [0.0, 1e-3, 0.1, 0.5, 1.0, 3.0]
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +234,7 @@ def test_nbest_is_the_exact_k_best(models, name):
 
 
 @pytest.mark.parametrize("name", ["nmt_nfkc", "byte_fallback"])
-@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0, 5.0, 1e3])
+@pytest.mark.parametrize("alpha", [0.0, 1e-3, 0.3, 1.0, 5.0, 1e3, 1e308])
 def test_entropy_length_and_log_partition_match_enumeration(models, name, alpha):
     """Statistics of q_alpha over SentencePiece's lattice; the expected length counts
     its nodes (an unknown character is one, whatever its bytes)."""
