@@ -22,6 +22,7 @@ import sentencepiece as spm
 from scipy.stats import chi2
 
 from reference import chi_square_gof, total_variation, tv_bound
+from viterbisample.sentencepiece_lattice import UNKNOWN_SYMBOL
 from viterbisample.sentencepiece_tokenizer import SentencePieceTokenizer
 
 N = 20000
@@ -323,8 +324,8 @@ def test_linear_domain_is_used_and_agrees_with_the_log_domain(models):
     and draws what the log-domain sampler draws (the same streams, the same choices up
     to rounding)."""
     tok, _ = _pair(models["nmt_nfkc"])
-    engine = tok._engine
-    assert engine.weights(0.5).size > 0
+    engine = tok._character_engine  # the lattice over characters, which samples
+    assert engine.weights(0.5).size > 0 and tok._engine.weights(0.5).size > 0
     lines = [x for x in TEXTS * 50]
     fast = tok.encode_batch(lines, alpha=0.5, seed=9)
     engine._weights_cache[0.5] = np.zeros(0)  # force the log domain
@@ -334,6 +335,47 @@ def test_linear_domain_is_used_and_agrees_with_the_log_domain(models):
         engine._weights_cache.clear()
     same = sum(a == b for a, b in zip(fast, slow))
     assert same >= 0.99 * len(lines)
+
+
+@pytest.mark.parametrize("name", ["user_symbols", "byte_fallback"])
+def test_characters_are_read_as_sentencepiece_reads_them(models, name):
+    """The lattice over characters reads a text as the byte lattice's marker does: one
+    symbol per valid UTF-8 character (strict: no overlong forms, surrogates or values past
+    U+10FFFF), the same symbol for the same character, a symbol of its own for each
+    character of a piece SentencePiece matches, and the unknown symbol for any other
+    character and for each byte that starts no valid character (Python's
+    ``surrogateescape`` marks exactly those bytes)."""
+    tok, sp = _pair(models[name])
+    user = _user(name)
+    in_pieces = {c for i in range(sp.get_piece_size())
+                 if not (sp.is_unknown(i) or sp.is_control(i) or sp.is_unused(i) or sp.is_byte(i))
+                 for c in sp.id_to_piece(i).replace("\u2581", " ")}
+    assert not user or set(user[-1]) <= in_pieces
+    rng = np.random.default_rng(3)
+    texts = [b"", b"a", "吾輩は猫 🙂🧠x ｱ".encode(), b"\xe3\x81", b"\xe3\x81a\xff\xc0\xaf", b"\xed\xa0\x80z",
+             "\U0010ffff\x00\x7f".encode(), b"abc\xf4\x90\x80\x80", "e\u0301 \u2581".encode()]
+    texts += [rng.bytes(int(n)) for n in rng.integers(0, 40, 200)]
+    texts += [bytes(rng.choice(list("ab 猫🧠".encode()) + [0x80, 0xE3], int(n))) for n in rng.integers(0, 40, 200)]
+    chars = tok._lattice.characters
+    buf, starts, ends = chars.of_packed(
+        (np.frombuffer(b"".join(texts) + b"\0", np.uint8), *_bounds(texts)))
+    symbol_of: dict[str, int] = {}
+    for t, data in enumerate(texts):
+        got = buf[starts[t] : ends[t]].tolist()
+        assert got == chars.of(data).tolist()
+        read = data.decode("utf-8", "surrogateescape")
+        assert len(got) == len(read)
+        for c, symbol in zip(read, got):
+            if "\udc80" <= c <= "\udcff" or c not in in_pieces:
+                assert symbol == UNKNOWN_SYMBOL, (data, c)
+            else:
+                assert UNKNOWN_SYMBOL < symbol < chars.alphabet and symbol_of.setdefault(c, symbol) == symbol
+    assert len(set(symbol_of.values())) == len(symbol_of)
+
+
+def _bounds(texts: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    ends = np.cumsum([len(t) for t in texts], dtype=np.int64)
+    return ends - np.array([len(t) for t in texts], np.int64), ends
 
 
 def test_zz_print_chi_square_table():

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from viterbisample.trie import (
     WHOLE_CHARACTERS,
     best_suffix_match,
+    build_symbol_trie,
     build_trie,
     prefix_matches,
     suffix_mass_terms,
@@ -199,3 +200,46 @@ def test_large_builds_find_exactly_what_a_dictionary_finds(monkeypatch, max_fail
                     spans = [(i, i + n) for n in range(1, min(longest, len(text) - i) + 1)]
                 expected = [(id_of[text[a:b]], a if reverse else b) for a, b in spans if text[a:b] in id_of]
                 assert [(int(ids[m]), int(ends[m])) for m in range(k)] == expected
+
+
+@pytest.mark.parametrize("alphabet", [3, 300, 70000])
+def test_symbol_tries_find_exactly_what_a_dictionary_finds(alphabet):
+    """Tries over symbols (a lattice over characters): every piece at every position of a
+    symbol text, forward and backward, against dictionary lookups, with symbols up to
+    the alphabet's last (the padding past every base must hold it), pieces that are
+    prefixes of others and pieces one symbol long."""
+    rng = np.random.default_rng(alphabet)
+    top = alphabet - 1
+    pieces = {(1,), (top,), (top, top), (1, top, 1)}
+    while len(pieces) < 3000 and len(pieces) < (alphabet - 1) ** 2:
+        n = int(rng.integers(1, 7))
+        pieces.add(tuple(int(x) for x in rng.integers(max(1, top - 40), alphabet, n)))
+    pieces = sorted(pieces, key=lambda p: (len(p), p))
+    id_of = {p: i for i, p in enumerate(pieces)}
+    lengths = np.array([len(p) for p in pieces])
+    data = np.array([x for p in pieces for x in p], np.int32)
+    longest = int(lengths.max())
+    picks = rng.integers(0, len(pieces), 600)
+    text = np.array([x for i in picks for x in pieces[i] + (top,) * int(i % 2)], np.int32)
+    found_ids = np.zeros(longest, np.int32)
+    ends = np.zeros(longest, np.int64)
+    for reverse in (False, True):
+        trie = build_symbol_trie(data, lengths, np.arange(len(pieces)), alphabet, reverse=reverse)
+        assert int(trie.base.max()) + alphabet - 1 < len(trie.base) == len(trie.check) == len(trie.value)
+        assert trie.value[0] == -1 and trie.max_len == longest
+        for i in range(len(text)):
+            if reverse:
+                k = prefix_matches(trie.base, trie.check, trie.value, text, i, -1, -1, found_ids, 0, ends)
+                spans = [(i + 1 - n, i + 1) for n in range(1, min(longest, i + 1) + 1)]
+            else:
+                k = prefix_matches(trie.base, trie.check, trie.value, text, i, len(text), 1, found_ids, 0, ends)
+                spans = [(i, i + n) for n in range(1, min(longest, len(text) - i) + 1)]
+            expected = [(id_of[tuple(text[a:b].tolist())], a if reverse else b) for a, b in spans
+                        if tuple(text[a:b].tolist()) in id_of]
+            assert [(int(found_ids[m]), int(ends[m])) for m in range(k)] == expected
+
+
+def test_symbol_tries_refuse_symbols_outside_the_alphabet():
+    for bad in ([0, 1], [1, 5]):
+        with pytest.raises(ValueError, match="symbols must lie in"):
+            build_symbol_trie(np.array(bad, np.int32), np.array([1, 1]), np.arange(2), 5)

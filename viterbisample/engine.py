@@ -41,7 +41,8 @@ SUM_CHUNK_BYTES = 1 << 16
 # ... and those sums added in groups of this many chunks (``ordered_sum``).
 SUM_GROUP_CHUNKS = 64
 
-_encode_text = None  # lattice.encode_text, called without Numba's dispatch
+_encode_text = None  # lattice.encode_text of a text's bytes, called without Numba's dispatch
+_encode_symbols = None  # ... of a text as int32 symbols (a lattice over characters)
 # encode_one keeps its buffers per thread for texts up to this many bytes (about 9 MB).
 ONE_TEXT_ROOM = 1 << 20
 
@@ -51,6 +52,13 @@ def _compiled_encode_text() -> Any:
     out, work = lattice.text_room(1, 1)
     _encode_text = direct_call(lattice.encode_text, out, work[:1], b"", 0, 0, 0, out, work)
     return _encode_text
+
+
+def _compiled_encode_symbols() -> Any:
+    global _encode_symbols
+    out, work = lattice.text_room(1, 1)
+    _encode_symbols = direct_call(lattice.encode_text, out, work[:1], out[:0], 0, 0, 0, out, work)
+    return _encode_symbols
 
 
 def kernel_alpha(alpha: Any) -> float:
@@ -118,18 +126,22 @@ class Engine:
             self._text_models[alpha] = found
         return found
 
-    def encode_one(self, data: bytes, alpha: float, seed: int = 0, epoch: int = 0, index: int = 0) -> list[int]:
-        """The ids of one text's bytes, the text at ``index`` of a batch, in one kernel
-        call (``lattice.encode_text``): the per-call path of data loaders.  ``seed``,
-        ``epoch`` and ``index`` are checked ints in [0, 2**64)."""
+    def encode_one(self, data: bytes | np.ndarray, alpha: float, seed: int = 0, epoch: int = 0,
+                   index: int = 0) -> list[int]:
+        """The ids of one text's bytes (or int32 symbols, for a lattice over characters),
+        the text at ``index`` of a batch, in one kernel call (``lattice.encode_text``): the
+        per-call path of data loaders.  ``seed``, ``epoch`` and ``index`` are checked ints
+        in [0, 2**64)."""
         ints, reals = self._text_models.get(alpha) or self.text_model(alpha)
         room = getattr(self._rooms, "room", None)
         if room is None or room[2] < len(data):
             room = self._new_room(len(data))
         out, work, _ = room
+        run = (_encode_text or _compiled_encode_text()) if type(data) is bytes else (
+            _encode_symbols or _compiled_encode_symbols())
         try:
             if alpha == lattice.VITERBI:  # no stream to key
-                return out[: (_encode_text or _compiled_encode_text())(ints, reals, data, 0, 0, 0, out, work)].tolist()
+                return out[: run(ints, reals, data, 0, 0, 0, out, work)].tolist()
             # The stream key's parts pass as int64 with the same bits: one signature.
             if seed > INT64_MAX:
                 seed -= 2**64
@@ -137,7 +149,7 @@ class Engine:
                 epoch -= 2**64
             if index > INT64_MAX:
                 index -= 2**64
-            count = (_encode_text or _compiled_encode_text())(ints, reals, data, seed, epoch, index, out, work)
+            count = run(ints, reals, data, seed, epoch, index, out, work)
             return out[:count].tolist()
         except RuntimeError:
             self._no_path(alpha, data, index % 2**64)

@@ -24,6 +24,17 @@ another text, built so that the lattice is SentencePiece's, edge for edge:
 
 Not every byte is a piece here, so the linear-domain proof runs over characters
 (``steps``; ``logmath.linear_domain_weights``).
+
+The same lattice over characters rather than bytes (``CharacterLattice``) serves the
+hot passes, Viterbi and sampling of batches and of one text: each character of the
+text becomes one symbol (``character_items``), each piece the symbols of its characters,
+and the trie is walked one step per character instead of one per byte, which halves
+Viterbi's time on CJK text (three bytes a character).  Its edges, ids and scores are
+the byte lattice's, so the paths and their probabilities are too; its lengths count
+characters, so the linear domain's weights differ and a sample keyed by the same
+(seed, epoch, index) is drawn over this form in every entry point.  The questions that
+count bytes (entropy per byte, calibration, n-best, sampling without replacement) keep
+the byte form.
 """
 
 from __future__ import annotations
@@ -36,9 +47,10 @@ from numba import njit
 from .charsmap import character_length
 from .kernel_cache import direct_call
 from .model import KernelArrays, Model
-from .trie import Trie, build_trie, child
+from .trie import Trie, build_symbol_trie, build_trie, child
 
 MARK = 0xFF  # an unknown character
+UNKNOWN_SYMBOL = 1  # an unknown character in the character form (0 is the trie's padding)
 
 
 class SentencePieceLattice:
@@ -76,6 +88,8 @@ class SentencePieceLattice:
         self._known_ascii = bytes(b for b in range(128) if bytes([b]) in single)
         # The import's byte piece of each byte: what a marked character is spelled with.
         self.byte_piece = np.array([model.piece_id(bytes([b])) for b in range(256)], np.int32)
+        self.characters = CharacterLattice(keys[:-1], values[:-1], self.mark_id, scores, self.lengths, self.steps,
+                                           self.num_special)
 
     @cached_property
     def kernel_arrays(self) -> KernelArrays:
@@ -130,7 +144,80 @@ class SentencePieceLattice:
                       self.byte_piece)
 
 
+class CharacterLattice:
+    """``SentencePieceLattice`` over characters (see the module docstring): what
+    ``engine.Engine`` and the lattice kernels read, with symbols for positions.
+
+    ``pieces``/``ids``: the byte lattice's keys but its marker, UTF-8; ``mark_id``: the
+    id of the unknown node of a character no piece holds; ``scores``, ``byte_lengths``,
+    ``steps``, ``num_special``: the byte lattice's arrays.  Each character of the pieces
+    is a symbol from 2 up, in code point order; any other character, and any byte that
+    starts no valid UTF-8 character, is ``UNKNOWN_SYMBOL``, whose one piece is the
+    unknown node.  A piece that is not valid UTF-8 cannot match in the byte form either
+    (the marker replaces such bytes) and is left out.
+    """
+
+    def __init__(self, pieces: list[bytes], ids: list[int], mark_id: int, scores: np.ndarray,
+                 byte_lengths: np.ndarray, steps: np.ndarray, num_special: int) -> None:
+        texts, kept = [], []
+        for piece, i in zip(pieces, ids):
+            try:
+                texts.append(piece.decode("utf-8"))
+            except UnicodeDecodeError:
+                continue
+            kept.append(i)
+        characters = sorted({c for t in texts for c in t})
+        symbol = {c: k + 2 for k, c in enumerate(characters)}
+        self.alphabet = len(characters) + 2
+        # Indexed by code point; at least the 128 of ASCII, read without a bounds test.
+        self.symbol_of = np.full(max(128, ord(characters[-1]) + 1 if characters else 0), UNKNOWN_SYMBOL, np.int32)
+        for c, k in symbol.items():
+            self.symbol_of[ord(c)] = k
+        sequences = [[symbol[c] for c in t] for t in texts] + [[UNKNOWN_SYMBOL]]
+        lengths = np.array([len(q) for q in sequences], np.int64)
+        data = np.array([k for q in sequences for k in q], np.int32)
+        self.suffix_trie: Trie = build_symbol_trie(data, lengths, np.array(kept + [mark_id], np.int64),
+                                                   self.alphabet, reverse=True)
+        self.scores = scores
+        # Pieces the lattice does not hold keep their byte lengths: they only enter the
+        # linear domain's rate (logmath.linear_domain_weights), where any positive length serves.
+        self.lengths = byte_lengths.copy()
+        self.lengths[kept] = lengths[:-1]
+        self.lengths[mark_id] = 1
+        self.steps = steps
+        self.num_special = num_special
+
+    def of_packed(self, packed: tuple) -> tuple:
+        """The symbols of packed texts (``text.pack``'s form), packed the same way: an
+        int32 buffer, starts and ends."""
+        buf, starts, ends = packed
+        out = np.empty(max(1, len(buf)), np.int32)
+        out_ends = np.empty_like(ends)
+        character_items(self.symbol_of, buf, starts, ends, out, out_ends)
+        out_starts = np.zeros_like(out_ends)
+        out_starts[1:] = out_ends[:-1]
+        return out, out_starts, out_ends
+
+    def of(self, data: bytes) -> np.ndarray:
+        """The symbols of one text's bytes, without Numba's dispatch (the per-call path)."""
+        out = np.empty(max(1, len(data)), np.int32)
+        ends = np.empty(1, np.int64)
+        (_characters_one or _compiled_characters_one())(self.symbol_of, np.frombuffer(data, np.uint8), _ZERO,
+                                                        np.array([len(data)]), out, ends)
+        return out[: ends[0]]
+
+
+_ZERO = np.zeros(1, np.int64)
+_characters_one = None  # character_items, called without Numba's dispatch
 _mark_one = None  # mark_unknown for one text's bytes, called without Numba's dispatch
+
+
+def _compiled_characters_one():
+    global _characters_one
+    table, buf = np.ones(128, np.int32), np.frombuffer(b"a", np.uint8)
+    _characters_one = direct_call(character_items, table, buf, _ZERO, _ZERO + 1, np.empty(1, np.int32),
+                                  np.empty(1, np.int64))
+    return _characters_one
 
 
 def _compiled_mark_one():
@@ -194,6 +281,42 @@ def mark_unknown(base, check, value, buf, lo, hi, out, at):
 
 
 @njit(cache=True, nogil=True)
+def character_items(symbol_of, buf, starts, ends, out, out_ends):
+    """Each item ``buf[starts[t]:ends[t]]`` as symbols, one per character (``symbol_of``
+    by code point, ``UNKNOWN_SYMBOL`` past its end) and one ``UNKNOWN_SYMBOL`` per byte
+    that starts no valid UTF-8 character, as ``mark_unknown`` reads them, written back to
+    back to ``out`` (item t ends at ``out_ends[t]``)."""
+    at = 0
+    for t in range(starts.shape[0]):
+        i, hi = starts[t], ends[t]
+        while i < hi:
+            if buf[i] < 0x80:  # ASCII: the table has room for it (``CharacterLattice``)
+                out[at] = symbol_of[buf[i]]
+                i += 1
+                at += 1
+                continue
+            k = character_length(buf, i, hi)
+            if k == 0:
+                out[at] = UNKNOWN_SYMBOL
+                i += 1
+            else:
+                b = np.int64(buf[i])
+                if k == 1:
+                    code = b
+                elif k == 2:
+                    code = ((b & 0x1F) << 6) | (buf[i + 1] & 0x3F)
+                elif k == 3:
+                    code = ((b & 0x0F) << 12) | ((buf[i + 1] & 0x3F) << 6) | (buf[i + 2] & 0x3F)
+                else:
+                    code = ((b & 0x07) << 18) | ((buf[i + 1] & 0x3F) << 12) | ((buf[i + 2] & 0x3F) << 6) \
+                        | (buf[i + 3] & 0x3F)
+                out[at] = symbol_of[code] if code < symbol_of.shape[0] else UNKNOWN_SYMBOL
+                i += k
+            at += 1
+        out_ends[t] = at
+
+
+@njit(cache=True, nogil=True)
 def unmark(ids, offsets, lengths, buf, starts, ends, draws, mark_id, first_unknown_id, byte_piece):
     """The outputs with each unknown node (a marker token, or an id from
     ``first_unknown_id`` on) replaced by the byte pieces (``byte_piece``) of the
@@ -245,6 +368,8 @@ def sentencepiece_ids(ids, offsets, spm_of, lengths, mark_id, first_unknown_id, 
     ``draws`` times).  Returns the number of ids written."""
     at = 0
     out_offsets[0] = 0
+    # Without byte pieces an unknown character's bytes are not read: no need to follow them.
+    spelled = (byte_ids >= 0).any()
     for r in range(offsets.shape[0] - 1):
         pos, end = starts[r // draws], ends[r // draws]
         in_unknown_run = False
@@ -255,6 +380,12 @@ def sentencepiece_ids(ids, offsets, spm_of, lengths, mark_id, first_unknown_id, 
                 at += 1
                 pos += lengths[pid]
                 in_unknown_run = False
+                continue
+            if not spelled:
+                if not in_unknown_run:
+                    out[at] = unk_id
+                    at += 1
+                    in_unknown_run = True
                 continue
             k = max(1, character_length(buf, pos, end))
             for j in range(pos, pos + k):

@@ -104,6 +104,9 @@ class SentencePieceTokenizer(Tokenizer):
         unknown_score = min(e.score for e in entries if e.type == NORMAL) - UNK_PENALTY
         self._lattice = SentencePieceLattice(self.model, matched, unknown_score)
         self._engine = Engine(self._lattice)
+        # Viterbi and sampling run on the same lattice over characters, the faster form.
+        self._characters = self._lattice.characters
+        self._character_engine = Engine(self._characters)
         # Viterbi's scores: SentencePiece's float32 arithmetic, or float64.
         self._viterbi_scores = self._lattice.scores.astype(np.float32) if self.float32 else self._lattice.scores
         # One text's Viterbi (``_viterbi_one``): the import's pieces, packed once.
@@ -205,16 +208,17 @@ class SentencePieceTokenizer(Tokenizer):
         data = self.model.normalizer.normalize(to_bytes(text))
         if alpha is None and entropy_per_byte is None and extra_tokens is None:
             return self._spm_list_of(self._viterbi_one(data))
-        marked = self._lattice.mark(data)
         if type(alpha) is float and 0.0 <= alpha < math.inf and entropy_per_byte is extra_tokens is None:
             a = alpha + 0.0  # -0.0 is 0.0
         else:
-            a = kernel_alpha(self._calibrated(alpha, entropy_per_byte, extra_tokens, [marked]))
+            a = kernel_alpha(self._calibrated(alpha, entropy_per_byte, extra_tokens, [self._lattice.mark(data)]))
         if a == lattice.VITERBI:
             return self._spm_list_of(self._viterbi_one(data))
         s = seed if type(seed) is int and 0 <= seed <= UINT64_MAX else check_seed(seed)
-        found = self._engine.encode_one(marked, a, s, check_uint64(epoch, "epoch"), check_uint64(index, "index"))
-        if marked is data and max(found, default=0) < self._lattice.first_unknown_id:
+        found = self._character_engine.encode_one(self._characters.of(data), a, s, check_uint64(epoch, "epoch"),
+                                                  check_uint64(index, "index"))
+        m = self._lattice
+        if m.mark_id not in found and max(found, default=0) < m.first_unknown_id:
             return self._spm_list_of(found)  # no unknown character: the pieces' ids
         paths = np.array(found, np.int32), np.array([0, len(found)], np.int64)
         return self._to_spm(paths, (as_array(data), _ZERO, np.array([len(data)])), 1)[0].tolist()
@@ -364,23 +368,22 @@ class SentencePieceTokenizer(Tokenizer):
                entropy_per_byte: Any, extra_tokens: Any, draws: int = 1, to_spm: bool = True
                ) -> tuple[np.ndarray, np.ndarray]:
         """The Viterbi paths (``alpha`` None or inf) or ``draws`` samples of each of the
-        normalized texts (packed), through the marked text on SentencePiece's lattice, in
+        normalized texts (packed), on SentencePiece's lattice over their characters, in
         chunks on threads: SentencePiece's ids, or with ``to_spm=False`` the lattice's,
         flat, and offsets."""
-        marked = self._lattice.mark_packed(normalized)
         if alpha is None and entropy_per_byte is None and extra_tokens is None:
             a = lattice.VITERBI
         elif alpha is not None and entropy_per_byte is None and extra_tokens is None:
             a = kernel_alpha(alpha)
         else:
-            texts = split_packed(marked)
+            texts = split_packed(self._lattice.mark_packed(normalized))
             a = kernel_alpha(self._calibrated(alpha, entropy_per_byte, extra_tokens, texts, num_threads))
         s, e = check_seed(seed), check_uint64(epoch, "epoch")
         threads = check_num_threads(num_threads)
         first = check_count(first_index, "first_index")
-        if first > 2**63 - 1 - len(marked[1]):
+        if first > 2**63 - 1 - len(normalized[1]):
             raise ValueError(f"first_index must be < 2**63 - len(texts), got {first}")
-        buf, starts, ends = marked
+        buf, starts, ends = self._characters.of_packed(normalized)
         bounds = chunks(ends - starts, threads)
 
         def work(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -391,7 +394,7 @@ class SentencePieceTokenizer(Tokenizer):
             else:
                 size = int((ends[lo:hi] - starts[lo:hi]).sum()) * draws
                 out, offsets = np.empty(max(1, size), np.int32), np.empty((hi - lo) * draws + 1, np.int64)
-                self._engine.encode_items(a, buf, part[1], part[2], draws, s, e, first + lo, out, offsets)
+                self._character_engine.encode_items(a, buf, part[1], part[2], draws, s, e, first + lo, out, offsets)
                 paths = out[: offsets[-1]], offsets
             if not to_spm:
                 return paths
@@ -400,12 +403,12 @@ class SentencePieceTokenizer(Tokenizer):
         return joined(ordered_results(work, len(bounds), threads))
 
     def _viterbi_chunk(self, packed: tuple, first: int, draws: int) -> tuple[np.ndarray, np.ndarray]:
-        """Viterbi over marked texts on SentencePiece's lattice (each path ``draws``
+        """Viterbi over texts as characters (``CharacterLattice``) (each path ``draws``
         times: the samples at alpha = inf)."""
         buf, starts, ends = packed
         if draws > 1:
             starts, ends = np.repeat(starts, draws), np.repeat(ends, draws)
-        m = self._lattice
+        m = self._characters
         out = np.empty(max(1, int((ends - starts).sum())), np.int32)
         offsets = np.empty(len(starts) + 1, np.int64)
         status = lattice.viterbi_items(m.suffix_trie, self._viterbi_scores, m.lengths, buf, starts, ends, out, offsets)

@@ -222,9 +222,10 @@ def _children_fit(check, label, next_sibling, first, b):
 
 
 @njit(cache=True)
-def _build(data, offsets, ids, max_fails, max_tries):
-    """Double-array from pieces given in lexicographic byte order (see ``build_trie``),
-    with the placement bounds ``_MAX_FAILS`` and ``_MAX_TRIES``."""
+def _build(data, offsets, ids, max_fails, max_tries, alphabet):
+    """Double-array from pieces given in lexicographic order (see ``build_trie``), over
+    labels in [0, ``alphabet``), with the placement bounds ``_MAX_FAILS`` and
+    ``_MAX_TRIES``."""
     first_child, next_sibling, label, node_value, n_nodes = _linked_trie(data, offsets, ids)
 
     # Place states depth first: each node's children go to the first free cell (as the
@@ -256,8 +257,8 @@ def _build(data, offsets, ids, max_fails, max_tries):
         c0 = first_child[node]
         if c0 == -1:
             continue
-        if top + 2 * 256 + 2 > size:  # a base is at most top + 1, its cells below top + 257
-            size = 2 * size
+        if top + 2 * alphabet + 2 > size:  # a base is at most top + 1, its cells below top + 1 + alphabet
+            size = max(2 * size, top + 2 * alphabet + 2)
             base = _grow(base, size, 0)
             check = _grow(check, size, -1)
             value = _grow(value, size, -1)
@@ -316,7 +317,7 @@ def _build(data, offsets, ids, max_fails, max_tries):
                     next_free[free_tail] = c
                 free_tail = c
     check[0] = -1  # no state has the root as a child cell; -1 never equals a state
-    final = top + 257
+    final = top + 1 + alphabet
     return base[:final].copy(), check[:final].copy(), value[:final].copy()
 
 
@@ -349,9 +350,28 @@ def build_trie_packed(data: np.ndarray, lengths: np.ndarray, ids: np.ndarray, re
     table = _padded_rows(data, lengths, width, reverse)
     order = np.argsort(table.view(f"S{width}").ravel(), kind="stable")
     sorted_data, offsets = _rows_in_order(table, lengths, order)
-    base, check, value = _build(sorted_data, offsets, ids[order], _MAX_FAILS, _MAX_TRIES)
+    base, check, value = _build(sorted_data, offsets, ids[order], _MAX_FAILS, _MAX_TRIES, 256)
     if _whole_characters(sorted_data, offsets, reverse):
         value[0] = WHOLE_CHARACTERS
+    return Trie(base, check, value, max_len)
+
+
+def build_symbol_trie(data: np.ndarray, lengths: np.ndarray, ids: np.ndarray, alphabet: int,
+                      reverse: bool = False) -> Trie:
+    """``build_trie_packed`` over symbols rather than bytes: ``data`` int32 symbols in
+    [1, ``alphabet``) (0 pads the sort), the walks then take ``alphabet`` steps from a
+    state.  A lattice over characters (``sentencepiece_lattice``) walks one step per
+    character where the byte trie takes up to four."""
+    data = np.asarray(data, np.int32)
+    lengths = np.asarray(lengths, np.int64)
+    if len(data) and not (0 < int(data.min()) and int(data.max()) < alphabet):
+        raise ValueError(f"symbols must lie in [1, {alphabet})")
+    max_len = int(lengths.max()) if len(lengths) else 0
+    table = _padded_rows(data, lengths, max(1, max_len), reverse)
+    order = np.lexsort(table.T[::-1])  # by the first symbol, then the next, ...
+    sorted_data, offsets = _rows_in_order(table, lengths, order)
+    base, check, value = _build(sorted_data, offsets, np.asarray(ids, np.int64)[order], _MAX_FAILS, _MAX_TRIES,
+                                alphabet)
     return Trie(base, check, value, max_len)
 
 
@@ -359,7 +379,7 @@ def build_trie_packed(data: np.ndarray, lengths: np.ndarray, ids: np.ndarray, re
 def _padded_rows(data, lengths, width, reverse):
     """The pieces stored back to back in ``data`` as the rows of a NUL-padded table,
     each reversed with ``reverse``."""
-    table = np.zeros((lengths.shape[0], width), np.uint8)
+    table = np.zeros((lengths.shape[0], width), data.dtype)
     at = 0
     for i in range(lengths.shape[0]):
         n = lengths[i]
@@ -376,7 +396,7 @@ def _rows_in_order(table, lengths, order):
     offsets = np.zeros(order.shape[0] + 1, np.int64)
     for p in range(order.shape[0]):
         offsets[p + 1] = offsets[p] + lengths[order[p]]
-    out = np.empty(offsets[-1], np.uint8)
+    out = np.empty(offsets[-1], table.dtype)
     for p in range(order.shape[0]):
         row = order[p]
         for k in range(lengths[row]):
