@@ -56,7 +56,10 @@ def test_one_kernel_signature_for_every_kind_of_text(small_tok):
     for text in ("x", b"x", bytearray(b"x"), memoryview(b"x"), "", b"", "é"):
         small_tok.encode(text)
         small_tok.encode(text, 0.5, seed=UINT64_MAX, epoch=UINT64_MAX, index=UINT64_MAX)
-    assert len(lattice.encode_text.signatures) == 1
+    # One for texts as bytes; a SentencePiece model's lattice over characters (other
+    # tests in this process) adds the one for int32 symbols.
+    texts = [str(signature[2]) for signature in lattice.encode_text.signatures]
+    assert sum("bytes" in t for t in texts) == 1 and len(texts) == len(set(texts)) <= 2
 
 
 @pytest.mark.parametrize(

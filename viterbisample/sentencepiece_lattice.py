@@ -202,8 +202,10 @@ class CharacterLattice:
         """The symbols of one text's bytes, without Numba's dispatch (the per-call path)."""
         out = np.empty(max(1, len(data)), np.int32)
         ends = np.empty(1, np.int64)
-        (_characters_one or _compiled_characters_one())(self.symbol_of, np.frombuffer(data, np.uint8), _ZERO,
-                                                        np.array([len(data)]), out, ends)
+        # The compiled call takes exactly these types: a read-only uint8 buffer, int64 bounds.
+        buf = np.frombuffer(data if type(data) is bytes else bytes(data), np.uint8)
+        (_characters_one or _compiled_characters_one())(self.symbol_of, buf, _ZERO, np.array([len(data)], np.int64),
+                                                        out, ends)
         return out[: ends[0]]
 
 
