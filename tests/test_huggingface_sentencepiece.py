@@ -172,9 +172,12 @@ def test_pickle_and_save_round_trip(data_file, tmp_path):
     assert (tmp_path / "copy.json").read_text("utf-8") == path.read_text("utf-8")
 
 
-def test_what_is_viterbi_only_is_refused(data_file, tmp_path):
+def test_what_is_not_available_is_refused(data_file, tmp_path):
     tok = Tokenizer.load(_write(tmp_path, convert(data_file("sp_test_models/test_model.model"), "t5")))
-    for call in (lambda: tok.encode("x", alpha=0.1), lambda: tok.sample("x", 0.1, 2), lambda: tok.nbest("x", 2),
+    assert tok.encode("x y", alpha=0.1, seed=1) == tok.encode_batch(["x y"], alpha=0.1, seed=1)[0]  # (exactness:
+    # test_sentencepiece_sampling.py)
+    for call in (lambda: tok.encode("x", alpha=0.1, return_offsets=True), lambda: tok.sample("x", 0.1, 2),
+                 lambda: tok.nbest("x", 2),
                  lambda: tok.entropy("x"), lambda: tok.sample_batch(["x"], 0.1, 2),
                  lambda: tok.encode_batch(["x"], extra_tokens=0.1)):
         with pytest.raises(NotImplementedError, match="tokenizer.json"):

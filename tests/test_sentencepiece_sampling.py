@@ -207,6 +207,42 @@ def test_samples_match_sentencepieces_own_sampler(models, name, alpha):
     assert max(dofs) >= 3, dofs
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.1, 1.0, 1e308])
+@pytest.mark.parametrize("name", ["nmt_nfkc", "byte_fallback", "test_model"])
+def test_huggingface_files_sample_their_lattice(models, name, alpha, tmp_path):
+    """A ``tokenizer.json`` written from the model (as transformers converts it), loaded
+    back, samples q_alpha over ``tokenizers``' lattice: each word's alone, the words side
+    by side.  In these models no piece holds ``▁`` but at its start, so that lattice is
+    SentencePiece's and the enumeration above is the reference; the draws are keyed by
+    text index alone, and alpha 1e308 gives ``tokenizers``' Viterbi ids."""
+    from viterbisample import Tokenizer
+
+    tok, sp = _pair(models[name])
+    assert not any("\u2581" in sp.id_to_piece(i)[1:] for i in range(sp.get_piece_size()))
+    path = tmp_path / "tokenizer.json"
+    tok.save_huggingface(path)
+    hf = Tokenizer.load(path)
+    texts = TEXTS[:3]
+    if alpha > 1e300:
+        assert hf.encode_batch(texts * 3, alpha=alpha, seed=1) == sp.encode(texts * 3)
+        return
+    batch = hf.encode_batch(texts * 2, alpha=alpha, seed=12, epoch=3, first_index=40)
+    assert [hf.encode(t, alpha, 12, epoch=3, index=40 + k) for k, t in enumerate(texts * 2)] == batch
+    dofs = []
+    for k, text in enumerate(texts):
+        q = distribution(reference_paths(sp, text, []), alpha)
+        observed = Counter(map(tuple, hf.encode_batch([text] * N, alpha=alpha, seed=200 + k)))
+        assert set(observed) <= set(q), "a sample that is not a path of the lattice"
+        stat, dof, p = chi_square_gof(observed, q)
+        RESULTS.append(("tokenizer.json vs enumeration", name, text, alpha, stat, dof, p))
+        dofs.append(dof)
+        assert p > 1e-4, (text, stat, dof)
+        assert total_variation(observed, q) < tv_bound(q, N)
+    assert max(dofs) >= 3, dofs
+    with pytest.raises(NotImplementedError, match="calibrated sampling"):
+        hf.encode(texts[0], extra_tokens=0.1)
+
+
 def test_a_wrong_alpha_is_detected(models):
     """The tests above can fail: samples at alpha 0.5 against q at 0.6 are rejected."""
     tok, sp = _pair(models["nmt_nfkc"])

@@ -44,6 +44,14 @@ normalization forms, case and marks Python's ``unicodedata``; where their Unicod
 differs from the crates ``tokenizers`` was built with, characters new in between can
 differ (none in the test corpora).
 
+Sampling: ``encode(text, alpha=a, seed=s, epoch=e, index=i)`` and ``encode_batch`` draw
+exact samples of q_alpha over this lattice, the words side by side (each word's lattice
+alone, as ``tokenizers`` segments them; ``sentencepiece_lattice.CharacterLattice``'s word
+break joins them into one item per text, so a draw is keyed by the text's index),
+fused as above.  ``tokenizers``' own sampler (a file's ``alpha``/``nbest_size``) is not
+exact and is not reproduced.  Not yet: calibrated sampling, offsets, n-best and the
+statistics of q_alpha.
+
 What is refused (``ValueError`` naming the component): other models (BPE, WordPiece,
 WordLevel), a missing ``unk_id``, sampling options, normalizers and pre-tokenizers not
 listed above, regular expressions beyond literals, anchors, groups, alternation and
@@ -70,10 +78,11 @@ from numba import njit
 from . import lattice
 from .charsmap import CharsMap
 from .checks import check_num_threads, check_texts
-from .engine import in_chunks, joined
+from .engine import in_chunks, joined, kernel_alpha
 from .io.sentencepiece import (
     BYTE, CONTROL, NORMAL, UNKNOWN, UNUSED, SentencePieceEntry, SentencePieceModelFile,
 )
+from .sentencepiece_lattice import split_words
 from .sentencepiece_tokenizer import SentencePieceTokenizer
 from .text import Text, pack
 
@@ -792,36 +801,42 @@ class HuggingFaceUnigramTokenizer(SentencePieceTokenizer):
     def encode(self, text: Text, alpha: float | None = None, seed: int | None = None, *, epoch: int = 0,
                index: int = 0, entropy_per_byte: float | None = None, extra_tokens: float | None = None,
                return_offsets: bool = False) -> Any:
-        """``tokenizers``' ``encode(text, add_special_tokens=False).ids``."""
+        """``tokenizers``' ``encode(text, add_special_tokens=False).ids``, or with ``alpha``
+        an exact sample of q_alpha over its lattice (each word's, side by side), keyed by
+        (seed, epoch, index) as ``Tokenizer.encode``."""
         if return_offsets:
             self._not_yet("return_offsets")
-        return self.encode_batch([text], alpha, seed, entropy_per_byte=entropy_per_byte,
+        return self.encode_batch([text], alpha, seed, epoch, 1, index, entropy_per_byte=entropy_per_byte,
                                  extra_tokens=extra_tokens)[0]
 
     def encode_batch(self, texts: Iterable[Text], alpha: float | None = None, seed: int | None = None,
                      epoch: int = 0, num_threads: int | None = None, first_index: int = 0, *,
                      entropy_per_byte: float | None = None, extra_tokens: float | None = None,
                      return_offsets: bool = False) -> Any:
-        """``encode`` of each text (the words of all texts in one parallel Viterbi call)."""
-        self._viterbi_only(alpha, entropy_per_byte, extra_tokens)
+        """``encode`` of each text, text k keyed by first_index + k (the words of all texts
+        in one parallel call)."""
+        if entropy_per_byte is not None or extra_tokens is not None:
+            self._not_yet("calibrated sampling (entropy_per_byte, extra_tokens)")
         if return_offsets:
             self._not_yet("return_offsets")
-        return self._encode_all(check_texts(texts), num_threads)
+        return self._encode_all(check_texts(texts), num_threads, alpha, seed, epoch, first_index)
 
     def encode_batch_arrays(self, texts: Iterable[Text], alpha: float | None = None, seed: int | None = None,
                             epoch: int = 0, num_threads: int | None = None, first_index: int = 0, *,
                             entropy_per_byte: float | None = None,
                             extra_tokens: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.encode_batch(texts, alpha, seed, num_threads=num_threads,
+        rows = self.encode_batch(texts, alpha, seed, epoch, num_threads, first_index,
                                  entropy_per_byte=entropy_per_byte, extra_tokens=extra_tokens)
         offsets = np.zeros(len(rows) + 1, np.int64)
         np.cumsum([len(r) for r in rows], out=offsets[1:])
         ids = np.fromiter((i for r in rows for i in r), np.int32, int(offsets[-1]))
         return ids, offsets
 
-    def _encode_all(self, texts: list, num_threads: int | None) -> list[list[int]]:
+    def _encode_all(self, texts: list, num_threads: int | None, alpha: Any = None, seed: Any = None,
+                    epoch: Any = 0, first_index: Any = 0) -> list[list[int]]:
         plan = self._plan
         words: list[str] = []
+        words_per_text = np.zeros(len(texts), np.int64)
         layouts = []
         for t in texts:
             if not isinstance(t, str):
@@ -837,7 +852,11 @@ class HuggingFaceUnigramTokenizer(SentencePieceTokenizer):
                     layout.append(-1 - len(words))
                     words.append(item)
             layouts.append(layout)
-        ids, offsets = self._viterbi_words(words, num_threads)
+            words_per_text[len(layouts) - 1] = sum(item < 0 for item in layout)
+        if alpha is None or kernel_alpha(alpha) == lattice.VITERBI:
+            ids, offsets = self._viterbi_words(words, num_threads)
+        else:
+            ids, offsets = self._sampled_words(words, words_per_text, alpha, seed, epoch, num_threads, first_index)
         hf = self._hf_of[ids].tolist()
         fused = self._fused[ids]
         needs = np.zeros(len(words), bool)
@@ -863,7 +882,7 @@ class HuggingFaceUnigramTokenizer(SentencePieceTokenizer):
     def _viterbi_words(self, words: list[str], num_threads: int | None) -> tuple[np.ndarray, np.ndarray]:
         """The float64 Viterbi path of each word over the import's pieces (``▁`` is the
         space byte there), in the import's ids, flat, and offsets."""
-        data = [w.replace("\u2581", " ").encode("utf-8") for w in words]
+        data = _word_bytes(words)
         threads = check_num_threads(num_threads)
         m = self.model
         scores = np.ascontiguousarray(m.scores, np.float64)
@@ -878,6 +897,23 @@ class HuggingFaceUnigramTokenizer(SentencePieceTokenizer):
 
         sizes = np.fromiter(map(len, data), np.int64, len(data))
         return joined(in_chunks(sizes + 1, threads, work) if data else [])
+
+    def _sampled_words(self, words: list[str], words_per_text: np.ndarray, alpha: Any, seed: Any, epoch: Any,
+                       num_threads: Any, first_index: Any) -> tuple[np.ndarray, np.ndarray]:
+        """A sample of each text's path, each word's part drawn from q_alpha over the
+        word's lattice (the lattice of ``sentencepiece_lattice``: every string that can
+        match, one unknown node per character without a piece), in the import's ids (an
+        unknown character spelled in its byte pieces, as Viterbi spells it), one row per
+        word.  A text's words are one item of the sampler, joined by the lattice's word
+        break, so the draw is keyed by the text's index alone."""
+        packed = pack(_word_bytes(words))
+        joined_words = self._characters.of_words(packed, words_per_text)
+        ids, offsets = self._paths(None, alpha, seed, epoch, num_threads, first_index, None, None, to_spm=False,
+                                   characters=joined_words)
+        out = np.empty(max(1, len(ids)), np.int32)
+        out_offsets = np.empty(len(words) + 1, np.int64)
+        n = split_words(ids, offsets, words_per_text, self._characters.break_id, out, out_offsets)
+        return self._lattice.unmark(out[:n], out_offsets, packed)
 
     def _fuse(self, word: str, internal: np.ndarray, hf: list[int]) -> list[int]:
         """One word's ids with ``fuse_unk``: each run of unknown characters and literal
@@ -920,22 +956,18 @@ class HuggingFaceUnigramTokenizer(SentencePieceTokenizer):
         out += hf[prev:]
         return out
 
-    # -- what is Viterbi only ----------------------------------------------------------------
-    def _viterbi_only(self, alpha: Any, entropy_per_byte: Any, extra_tokens: Any) -> None:
-        if alpha is not None or entropy_per_byte is not None or extra_tokens is not None:
-            self._not_yet("sampling")
-
+    # -- what is not available yet -----------------------------------------------------------
     def _not_yet(self, what: str) -> None:
         raise NotImplementedError(
-            f"{what} is not available for a Hugging Face tokenizer.json (tokenizers' samplers are not "
-            "q_alpha's, and its words are cut before the model): encode and decode are"
+            f"{what} is not available for a Hugging Face tokenizer.json yet (its words are cut "
+            "before the model): encode, with or without alpha, and decode are"
         )
 
     def _no_lattice(self, *args: Any, **kwargs: Any) -> Any:
         self._not_yet("sampling, n-best and the statistics of q_alpha")
 
     # Every question of q_alpha comes through these (Tokenizer's and SentencePieceTokenizer's).
-    _prepare = _prepare_one = _normalized = _sampled = _paths = _no_lattice
+    _prepare = _prepare_one = _normalized = _sampled = _no_lattice
     sample = sample_batch = sample_batch_arrays = sample_distinct = sample_distinct_batch = _no_lattice
     nbest = nbest_batch = marginals = log_prob = token_spans = _no_lattice
 
@@ -950,6 +982,11 @@ class HuggingFaceUnigramTokenizer(SentencePieceTokenizer):
 
         data = self._plan.text.encode("utf-8")
         atomic_write(path, lambda out: out.write(data))
+
+
+def _word_bytes(words: list[str]) -> list[bytes]:
+    """The words as the import's pieces spell them: ``▁`` is the space byte there."""
+    return [w.replace("\u2581", " ").encode("utf-8") for w in words]
 
 
 class _Plan:
@@ -972,7 +1009,8 @@ class _Plan:
             raise _fail(source, "the Unigram 'vocab' must be a non-empty list of [piece, score] pairs")
         for key in ("alpha", "nbest_size", "dropout"):
             if model.get(key) not in (None, 0, 0.0):
-                raise _fail(source, f"the Unigram model samples ({key} = {model[key]!r}); only Viterbi is reproduced")
+                raise _fail(source, f"the Unigram model samples ({key} = {model[key]!r}), which is not reproduced: "
+                                    "tokenizers' sampler is not q_alpha's; give alpha to encode instead")
         unk_id = model.get("unk_id")
         if unk_id is None:
             raise _fail(source, "the Unigram model has no unk_id (tokenizers then fails on some texts "

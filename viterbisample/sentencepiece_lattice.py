@@ -155,6 +155,12 @@ class CharacterLattice:
     starts no valid UTF-8 character, is ``UNKNOWN_SYMBOL``, whose one piece is the
     unknown node.  A piece that is not valid UTF-8 cannot match in the byte form either
     (the marker replaces such bytes) and is left out.
+
+    One more symbol, ``word_break`` (the last), no text's character: its one piece,
+    ``break_id`` (past every other id), is the only edge across it, so a text made of
+    words joined by it has the lattice of the words side by side, and q_alpha over it is
+    the product of the words' (``tokenizers`` segments each word alone).  It scores what
+    the linear domain's rate gives a one-symbol piece, so no weight changes.
     """
 
     def __init__(self, pieces: list[bytes], ids: list[int], mark_id: int, scores: np.ndarray,
@@ -168,23 +174,27 @@ class CharacterLattice:
             kept.append(i)
         characters = sorted({c for t in texts for c in t})
         symbol = {c: k + 2 for k, c in enumerate(characters)}
-        self.alphabet = len(characters) + 2
+        self.alphabet = len(characters) + 3
+        self.word_break = self.alphabet - 1
         # Indexed by code point; at least the 128 of ASCII, read without a bounds test.
         self.symbol_of = np.full(max(128, ord(characters[-1]) + 1 if characters else 0), UNKNOWN_SYMBOL, np.int32)
         for c, k in symbol.items():
             self.symbol_of[ord(c)] = k
-        sequences = [[symbol[c] for c in t] for t in texts] + [[UNKNOWN_SYMBOL]]
+        self.break_id = len(scores)
+        sequences = [[symbol[c] for c in t] for t in texts] + [[UNKNOWN_SYMBOL], [self.word_break]]
         lengths = np.array([len(q) for q in sequences], np.int64)
         data = np.array([k for q in sequences for k in q], np.int32)
-        self.suffix_trie: Trie = build_symbol_trie(data, lengths, np.array(kept + [mark_id], np.int64),
+        self.suffix_trie: Trie = build_symbol_trie(data, lengths, np.array(kept + [mark_id, self.break_id]),
                                                    self.alphabet, reverse=True)
-        self.scores = scores
         # Pieces the lattice does not hold keep their byte lengths: they only enter the
         # linear domain's rate (logmath.linear_domain_weights), where any positive length serves.
-        self.lengths = byte_lengths.copy()
-        self.lengths[kept] = lengths[:-1]
+        self.lengths = np.append(byte_lengths, 1).astype(np.int32)
+        self.lengths[kept] = lengths[:-2]
         self.lengths[mark_id] = 1
-        self.steps = steps
+        rate = float(np.max(scores[num_special:] / self.lengths[num_special:-1])) if len(scores) > num_special else 0.0
+        self.scores = np.append(scores, rate)
+        self.steps = np.concatenate([steps, np.full((1, steps.shape[1]), -1, steps.dtype)])
+        self.steps[-1, 0] = self.break_id
         self.num_special = num_special
 
     def of_packed(self, packed: tuple) -> tuple:
@@ -194,6 +204,19 @@ class CharacterLattice:
         out = np.empty(max(1, len(buf)), np.int32)
         out_ends = np.empty_like(ends)
         character_items(self.symbol_of, buf, starts, ends, out, out_ends)
+        out_starts = np.zeros_like(out_ends)
+        out_starts[1:] = out_ends[:-1]
+        return out, out_starts, out_ends
+
+    def of_words(self, packed: tuple, words_per_text: np.ndarray) -> tuple:
+        """``of_packed`` of texts given as their words (``packed``: all words, in order;
+        ``words_per_text``: how many belong to each text), the words of a text joined by
+        ``word_break`` (``join_words``)."""
+        symbols, starts, ends = self.of_packed(packed)
+        size = int((ends - starts).sum()) + len(starts)
+        out = np.empty(max(1, size), np.int32)
+        out_ends = np.empty(len(words_per_text), np.int64)
+        join_words(symbols, starts, ends, words_per_text, self.word_break, out, out_ends)
         out_starts = np.zeros_like(out_ends)
         out_starts[1:] = out_ends[:-1]
         return out, out_starts, out_ends
@@ -316,6 +339,49 @@ def character_items(symbol_of, buf, starts, ends, out, out_ends):
                 i += k
             at += 1
         out_ends[t] = at
+
+
+@njit(cache=True, nogil=True)
+def join_words(symbols, starts, ends, words_per_text, word_break, out, out_ends):
+    """The texts made of consecutive items (words) of ``symbols`` (``words_per_text[t]``
+    of them for text t), each word after the first preceded by ``word_break``, back to
+    back in ``out`` (text t ends at ``out_ends[t]``)."""
+    at = 0
+    w = 0
+    for t in range(words_per_text.shape[0]):
+        for k in range(words_per_text[t]):
+            if k > 0:
+                out[at] = word_break
+                at += 1
+            for i in range(starts[w], ends[w]):
+                out[at] = symbols[i]
+                at += 1
+            w += 1
+        out_ends[t] = at
+
+
+@njit(cache=True, nogil=True)
+def split_words(ids, offsets, words_per_text, break_id, out, out_offsets):
+    """The paths through ``join_words``' texts cut back into one path per word: output t
+    (``ids[offsets[t]:offsets[t + 1]]``) holds ``words_per_text[t]`` words separated by
+    ``break_id``.  Writes the words' ids to ``out`` and their bounds to ``out_offsets``;
+    returns how many ids."""
+    at = 0
+    row = 0
+    out_offsets[0] = 0
+    for t in range(offsets.shape[0] - 1):
+        if words_per_text[t] == 0:
+            continue
+        for x in range(offsets[t], offsets[t + 1]):
+            if ids[x] == break_id:
+                row += 1
+                out_offsets[row] = at
+            else:
+                out[at] = ids[x]
+                at += 1
+        row += 1
+        out_offsets[row] = at
+    return at
 
 
 @njit(cache=True, nogil=True)

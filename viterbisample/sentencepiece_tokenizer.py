@@ -111,7 +111,8 @@ class SentencePieceTokenizer(Tokenizer):
         self._characters = self._lattice.characters
         self._character_engine = Engine(self._characters)
         # Viterbi's scores: SentencePiece's float32 arithmetic, or float64.
-        self._viterbi_scores = self._lattice.scores.astype(np.float32) if self.float32 else self._lattice.scores
+        scores = self._characters.scores
+        self._viterbi_scores = scores.astype(np.float32) if self.float32 else scores
         # One text's Viterbi (``_viterbi_one``): the import's pieces, packed once.
         self._import_scores = self.model.scores.astype(np.float32) if self.float32 else self.model.scores
         self._text_ints = lattice.text_model(self.model.suffix_trie, self.model.scores, self.model.scores[:0],
@@ -368,12 +369,13 @@ class SentencePieceTokenizer(Tokenizer):
         return self._paths(normalized, alpha, seed, epoch, num_threads, first_index, entropy_per_byte, extra_tokens)
 
     def _paths(self, normalized: tuple, alpha: Any, seed: Any, epoch: Any, num_threads: Any, first_index: Any,
-               entropy_per_byte: Any, extra_tokens: Any, draws: int = 1, to_spm: bool = True
-               ) -> tuple[np.ndarray, np.ndarray]:
+               entropy_per_byte: Any, extra_tokens: Any, draws: int = 1, to_spm: bool = True,
+               characters: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The Viterbi paths (``alpha`` None or inf) or ``draws`` samples of each of the
         normalized texts (packed), on SentencePiece's lattice over their characters, in
         chunks on threads: SentencePiece's ids, or with ``to_spm=False`` the lattice's,
-        flat, and offsets."""
+        flat, and offsets.  ``characters``: the texts as the lattice reads them, when not
+        ``normalized``'s characters (``CharacterLattice.of_words``)."""
         if alpha is None and entropy_per_byte is None and extra_tokens is None:
             a = lattice.VITERBI
         elif alpha is not None and entropy_per_byte is None and extra_tokens is None:
@@ -384,9 +386,9 @@ class SentencePieceTokenizer(Tokenizer):
         s, e = check_seed(seed), check_uint64(epoch, "epoch")
         threads = check_num_threads(num_threads)
         first = check_count(first_index, "first_index")
-        if first > 2**63 - 1 - len(normalized[1]):
+        buf, starts, ends = self._characters.of_packed(normalized) if characters is None else characters
+        if first > 2**63 - 1 - len(starts):
             raise ValueError(f"first_index must be < 2**63 - len(texts), got {first}")
-        buf, starts, ends = self._characters.of_packed(normalized)
         bounds = chunks(ends - starts, threads)
 
         def work(k: int) -> tuple[np.ndarray, np.ndarray]:
