@@ -61,6 +61,9 @@ def _compiled_encode_symbols() -> Any:
     return _encode_symbols
 
 
+_VITERBI = lattice.VITERBI
+
+
 def kernel_alpha(alpha: Any) -> float:
     """The alpha a kernel takes: ``lattice.VITERBI`` for None and for inf (the limit of
     q_alpha is the set of best paths, and Viterbi's tie rule picks one of them)."""
@@ -136,12 +139,13 @@ class Engine:
         room = getattr(self._rooms, "room", None)
         if room is None or room[2] < len(data):
             room = self._new_room(len(data))
-        out, work, _ = room
-        run = (_encode_text or _compiled_encode_text()) if type(data) is bytes else (
-            _encode_symbols or _compiled_encode_symbols())
+        out, work, _, ids = room
+        run = _encode_text if type(data) is bytes else _encode_symbols
+        if run is None:
+            run = _compiled_encode_text() if type(data) is bytes else _compiled_encode_symbols()
         try:
-            if alpha == lattice.VITERBI:  # no stream to key
-                return out[: run(ints, reals, data, 0, 0, 0, out, work)].tolist()
+            if alpha == _VITERBI:  # no stream to key
+                return ids[: run(ints, reals, data, 0, 0, 0, out, work)].tolist()
             # The stream key's parts pass as int64 with the same bits: one signature.
             if seed > INT64_MAX:
                 seed -= 2**64
@@ -149,16 +153,17 @@ class Engine:
                 epoch -= 2**64
             if index > INT64_MAX:
                 index -= 2**64
-            count = run(ints, reals, data, seed, epoch, index, out, work)
-            return out[:count].tolist()
+            return ids[: run(ints, reals, data, seed, epoch, index, out, work)].tolist()
         except RuntimeError:
             self._no_path(alpha, data, index % 2**64)
 
-    def _new_room(self, size: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """``lattice.text_room`` for texts of at least ``size`` bytes, with that size:
-        kept as this thread's own up to ``ONE_TEXT_ROOM`` bytes, new for each text beyond."""
+    def _new_room(self, size: int) -> tuple[np.ndarray, np.ndarray, int, memoryview]:
+        """``lattice.text_room`` for texts of at least ``size`` bytes, with that size and a
+        memoryview of the ids (sliced and listed faster than the array): kept as this
+        thread's own up to ``ONE_TEXT_ROOM`` bytes, new for each text beyond."""
         size = max(size, 4096)
-        room = (*lattice.text_room(self.model.suffix_trie.max_len, size), size)
+        out, work = lattice.text_room(self.model.suffix_trie.max_len, size)
+        room = (out, work, size, memoryview(out))
         if size <= ONE_TEXT_ROOM:
             self._rooms.room = room
         return room
