@@ -189,17 +189,24 @@ def test_large_builds_find_exactly_what_a_dictionary_finds(monkeypatch, max_fail
             assert int(trie.base.max()) + 255 < len(trie.base)
             assert trie.check[0] == -1 and trie.value[0] in (-1, WHOLE_CHARACTERS)
             assert int((trie.value >= 0).sum()) == len(pieces)
-            ids = np.zeros(trie.max_len, np.int32)
-            ends = np.zeros(trie.max_len, np.int64)
-            for i in range(len(text)):
-                if reverse:
-                    k = prefix_matches(trie.base, trie.check, trie.value, arr, i, -1, -1, ids, 0, ends)
-                    spans = [(i + 1 - n, i + 1) for n in range(1, min(longest, i + 1) + 1)]
-                else:
-                    k = prefix_matches(trie.base, trie.check, trie.value, arr, i, len(text), 1, ids, 0, ends)
-                    spans = [(i, i + n) for n in range(1, min(longest, len(text) - i) + 1)]
-                expected = [(id_of[text[a:b]], a if reverse else b) for a, b in spans if text[a:b] in id_of]
-                assert [(int(ids[m]), int(ends[m])) for m in range(k)] == expected
+            assert_walks_find_what_a_dictionary_finds(trie, arr, reverse, longest, id_of, lambda a, b: text[a:b])
+
+
+def assert_walks_find_what_a_dictionary_finds(trie, arr, reverse, longest, id_of, key) -> None:
+    """At every position of ``arr``, the walk lists exactly the pieces of ``id_of`` among
+    the spans that start there (or end there, ``reverse``), shortest first; ``key(a, b)``
+    is the dictionary's key of ``arr[a:b]``."""
+    ids = np.zeros(max(1, trie.max_len), np.int32)
+    ends = np.zeros(max(1, trie.max_len), np.int64)
+    for i in range(len(arr)):
+        if reverse:
+            k = prefix_matches(trie.base, trie.check, trie.value, arr, i, -1, -1, ids, 0, ends)
+            spans = [(i + 1 - n, i + 1) for n in range(1, min(longest, i + 1) + 1)]
+        else:
+            k = prefix_matches(trie.base, trie.check, trie.value, arr, i, len(arr), 1, ids, 0, ends)
+            spans = [(i, i + n) for n in range(1, min(longest, len(arr) - i) + 1)]
+        expected = [(id_of[key(a, b)], a if reverse else b) for a, b in spans if key(a, b) in id_of]
+        assert [(int(ids[m]), int(ends[m])) for m in range(k)] == expected
 
 
 @pytest.mark.parametrize("alphabet", [3, 300, 70000])
@@ -221,22 +228,12 @@ def test_symbol_tries_find_exactly_what_a_dictionary_finds(alphabet):
     longest = int(lengths.max())
     picks = rng.integers(0, len(pieces), 600)
     text = np.array([x for i in picks for x in pieces[i] + (top,) * int(i % 2)], np.int32)
-    found_ids = np.zeros(longest, np.int32)
-    ends = np.zeros(longest, np.int64)
     for reverse in (False, True):
         trie = build_symbol_trie(data, lengths, np.arange(len(pieces)), alphabet, reverse=reverse)
         assert int(trie.base.max()) + alphabet - 1 < len(trie.base) == len(trie.check) == len(trie.value)
         assert trie.value[0] == -1 and trie.max_len == longest
-        for i in range(len(text)):
-            if reverse:
-                k = prefix_matches(trie.base, trie.check, trie.value, text, i, -1, -1, found_ids, 0, ends)
-                spans = [(i + 1 - n, i + 1) for n in range(1, min(longest, i + 1) + 1)]
-            else:
-                k = prefix_matches(trie.base, trie.check, trie.value, text, i, len(text), 1, found_ids, 0, ends)
-                spans = [(i, i + n) for n in range(1, min(longest, len(text) - i) + 1)]
-            expected = [(id_of[tuple(text[a:b].tolist())], a if reverse else b) for a, b in spans
-                        if tuple(text[a:b].tolist()) in id_of]
-            assert [(int(found_ids[m]), int(ends[m])) for m in range(k)] == expected
+        assert_walks_find_what_a_dictionary_finds(trie, text, reverse, longest, id_of,
+                                                  lambda a, b: tuple(text[a:b].tolist()))
 
 
 def test_symbol_tries_refuse_symbols_outside_the_alphabet():

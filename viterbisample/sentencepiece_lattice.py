@@ -28,13 +28,12 @@ Not every byte is a piece here, so the linear-domain proof runs over characters
 The same lattice over characters rather than bytes (``CharacterLattice``) serves the
 hot passes, Viterbi and sampling of batches and of one text: each character of the
 text becomes one symbol (``character_items``), each piece the symbols of its characters,
-and the trie is walked one step per character instead of one per byte, which halves
-Viterbi's time on CJK text (three bytes a character).  Its edges, ids and scores are
-the byte lattice's, so the paths and their probabilities are too; its lengths count
-characters, so the linear domain's weights differ and a sample keyed by the same
-(seed, epoch, index) is drawn over this form in every entry point.  The questions that
-count bytes (entropy per byte, calibration, n-best, sampling without replacement) keep
-the byte form.
+and the trie is walked one step per character instead of one per byte (three per
+character of CJK text).  Its edges, ids and scores are the byte lattice's, so the paths
+and their probabilities are too; its lengths count characters, so the linear domain's
+weights differ, and a sample keyed by (seed, epoch, index) is drawn over this form in
+every entry point.  The questions that count bytes (entropy per byte, calibration,
+n-best, sampling without replacement) keep the byte form.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ nbest_size=-1)`` samples from, and n-best is its exact k best (SentencePiece's A
 stop early).  A run of unknown characters counts one token per character in
 ``expected_length`` and in calibration (the lattice's tokens), one ``<unk>`` in the ids.
 Viterbi over a batch and every sample walk that lattice over characters rather than
-bytes (``sentencepiece_lattice.CharacterLattice``: one trie step per character, half
-the time on CJK text); the questions that count bytes walk it over bytes.
+bytes (``sentencepiece_lattice.CharacterLattice``: one trie step per character, not
+three, on CJK text); the questions that count bytes walk it over bytes.
 Not yet: marginals, ``log_prob`` and ``token_spans`` of given SentencePiece ids.  Save
 is refused: the ``.model`` file is the model.
 """
