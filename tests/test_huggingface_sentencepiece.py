@@ -178,8 +178,7 @@ def test_what_is_not_available_is_refused(data_file, tmp_path):
     # test_sentencepiece_sampling.py)
     for call in (lambda: tok.encode("x", alpha=0.1, return_offsets=True), lambda: tok.sample("x", 0.1, 2),
                  lambda: tok.nbest("x", 2),
-                 lambda: tok.entropy("x"), lambda: tok.sample_batch(["x"], 0.1, 2),
-                 lambda: tok.encode_batch(["x"], extra_tokens=0.1)):
+                 lambda: tok.entropy("x"), lambda: tok.sample_batch(["x"], 0.1, 2)):
         with pytest.raises(NotImplementedError, match="tokenizer.json"):
             call()
 

@@ -239,8 +239,30 @@ def test_huggingface_files_sample_their_lattice(models, name, alpha, tmp_path):
         assert p > 1e-4, (text, stat, dof)
         assert total_variation(observed, q) < tv_bound(q, N)
     assert max(dofs) >= 3, dofs
-    with pytest.raises(NotImplementedError, match="calibrated sampling"):
-        hf.encode(texts[0], extra_tokens=0.1)
+
+
+def test_huggingface_files_calibrate_on_their_words(models, tmp_path):
+    """Calibration on a ``tokenizer.json`` runs over the words: a text's q_alpha is the
+    product of its words', so with the lattices equal (as above) it finds the alpha the
+    SentencePiece model finds on whole texts; ``extra_tokens=`` samples at that alpha,
+    and the loader wrapper calibrates the same way."""
+    from viterbisample import SubwordRegularization, Tokenizer
+
+    tok, sp = _pair(models["nmt_nfkc"])
+    path = tmp_path / "tokenizer.json"
+    tok.save_huggingface(path)
+    hf = Tokenizer.load(path)
+    texts = [x for x in TEXTS[:3] for _ in range(3)]
+    a = hf.alpha_for_length(texts, 0.2)
+    assert a == pytest.approx(tok.alpha_for_length(texts, 0.2), rel=1e-6)
+    assert hf.alpha_for_entropy(texts, 0.1) == pytest.approx(tok.alpha_for_entropy(texts, 0.1), rel=1e-6)
+    assert hf.encode_batch(texts, extra_tokens=0.2, seed=3) == hf.encode_batch(texts, alpha=a, seed=3)
+    assert hf.encode(texts[0], extra_tokens=0.2, seed=3) == hf.encode(texts[0], alpha=hf.alpha_for_length(
+        texts[:1], 0.2), seed=3)
+    loader = SubwordRegularization(hf, extra_tokens=0.2, calibration_texts=texts, seed=3, padding=False)
+    assert loader.alpha == pytest.approx(a)
+    with pytest.raises(ValueError, match="one of"):
+        hf.encode(texts[0], alpha=0.1, extra_tokens=0.2)
 
 
 def test_a_wrong_alpha_is_detected(models):

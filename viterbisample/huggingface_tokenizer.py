@@ -49,8 +49,9 @@ exact samples of q_alpha over this lattice, the words side by side (each word's 
 alone, as ``tokenizers`` segments them; ``sentencepiece_lattice.CharacterLattice``'s word
 break joins them into one item per text, so a draw is keyed by the text's index),
 fused as above.  ``tokenizers``' own sampler (a file's ``alpha``/``nbest_size``) is not
-exact and is not reproduced.  Not yet: calibrated sampling, offsets, n-best and the
-statistics of q_alpha.
+exact and is not reproduced.  ``extra_tokens=``/``entropy_per_byte=`` calibrate alpha on
+the words (``alpha_for_length``, ``alpha_for_entropy``).  Not yet: offsets, n-best and
+the statistics of q_alpha.
 
 What is refused (``ValueError`` naming the component): other models (BPE, WordPiece,
 WordLevel), a missing ``unk_id``, sampling options, normalizers and pre-tokenizers not
@@ -75,7 +76,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from numba import njit
 
-from . import lattice
+from . import calibrate, lattice
 from .charsmap import CharsMap
 from .checks import check_num_threads, check_texts
 from .engine import in_chunks, joined, kernel_alpha
@@ -815,11 +816,10 @@ class HuggingFaceUnigramTokenizer(SentencePieceTokenizer):
                      return_offsets: bool = False) -> Any:
         """``encode`` of each text, text k keyed by first_index + k (the words of all texts
         in one parallel call)."""
-        if entropy_per_byte is not None or extra_tokens is not None:
-            self._not_yet("calibrated sampling (entropy_per_byte, extra_tokens)")
         if return_offsets:
             self._not_yet("return_offsets")
-        return self._encode_all(check_texts(texts), num_threads, alpha, seed, epoch, first_index)
+        return self._encode_all(check_texts(texts), num_threads, alpha, seed, epoch, first_index, entropy_per_byte,
+                                extra_tokens)
 
     def encode_batch_arrays(self, texts: Iterable[Text], alpha: float | None = None, seed: int | None = None,
                             epoch: int = 0, num_threads: int | None = None, first_index: int = 0, *,
@@ -832,8 +832,9 @@ class HuggingFaceUnigramTokenizer(SentencePieceTokenizer):
         ids = np.fromiter((i for r in rows for i in r), np.int32, int(offsets[-1]))
         return ids, offsets
 
-    def _encode_all(self, texts: list, num_threads: int | None, alpha: Any = None, seed: Any = None,
-                    epoch: Any = 0, first_index: Any = 0) -> list[list[int]]:
+    def _words_of(self, texts: list) -> tuple[list[str], np.ndarray, list[list[int]]]:
+        """The words the model sees in each text, all in order; how many each text has;
+        and each text's layout: added-token ids, and -1 - k for the k-th word."""
         plan = self._plan
         words: list[str] = []
         words_per_text = np.zeros(len(texts), np.int64)
@@ -853,6 +854,14 @@ class HuggingFaceUnigramTokenizer(SentencePieceTokenizer):
                     words.append(item)
             layouts.append(layout)
             words_per_text[len(layouts) - 1] = sum(item < 0 for item in layout)
+        return words, words_per_text, layouts
+
+    def _encode_all(self, texts: list, num_threads: int | None, alpha: Any = None, seed: Any = None,
+                    epoch: Any = 0, first_index: Any = 0, entropy_per_byte: Any = None,
+                    extra_tokens: Any = None) -> list[list[int]]:
+        words, words_per_text, layouts = self._words_of(texts)
+        if entropy_per_byte is not None or extra_tokens is not None:
+            alpha = self._calibrated(alpha, entropy_per_byte, extra_tokens, self._marked_words(words), num_threads)
         if alpha is None or kernel_alpha(alpha) == lattice.VITERBI:
             ids, offsets = self._viterbi_words(words, num_threads)
         else:
@@ -897,6 +906,24 @@ class HuggingFaceUnigramTokenizer(SentencePieceTokenizer):
 
         sizes = np.fromiter(map(len, data), np.int64, len(data))
         return joined(in_chunks(sizes + 1, threads, work) if data else [])
+
+    def _marked_words(self, words: list[str]) -> list[bytes]:
+        """The words as the byte form of the lattice reads them (``SentencePieceLattice.mark``)."""
+        data = _word_bytes(words)
+        return self._lattice.mark_batch(data, pack(data))
+
+    # Calibration: q_alpha of a text is the product of its words', so its entropy and
+    # expected length are the sums of theirs, and alpha is calibrated on the words.
+    def alpha_for_entropy(self, texts: Iterable[Text], bits_per_byte: float, num_threads: int | None = None) -> float:
+        """``Tokenizer.alpha_for_entropy`` over the words the model sees (their bytes, with
+        ``▁`` as one space byte and an unknown character as one)."""
+        words = self._words_of(check_texts(texts))[0]
+        return calibrate.alpha_for_entropy(self._engine, self._marked_words(words), bits_per_byte, num_threads)
+
+    def alpha_for_length(self, texts: Iterable[Text], extra_tokens: float, num_threads: int | None = None) -> float:
+        """``Tokenizer.alpha_for_length`` over the words the model sees."""
+        words = self._words_of(check_texts(texts))[0]
+        return calibrate.alpha_for_length(self._engine, self._marked_words(words), extra_tokens, num_threads)
 
     def _sampled_words(self, words: list[str], words_per_text: np.ndarray, alpha: Any, seed: Any, epoch: Any,
                        num_threads: Any, first_index: Any) -> tuple[np.ndarray, np.ndarray]:
